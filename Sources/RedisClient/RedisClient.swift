@@ -1,0 +1,176 @@
+public import Logging
+public import NIOCore
+public import NIOPosix
+public import ServiceLifecycle
+import Synchronization
+
+/// A Redis client over hiredis' RESP codec and SwiftNIO sockets: a small pool of pipelined
+/// connections that reconnect by themselves. Run it in a `ServiceGroup` so it closes on shutdown.
+public final class RedisClient: Service, Sendable {
+    public let configuration: RedisConfiguration
+    let eventLoopGroup: any EventLoopGroup
+    private let slots: [ConnectionSlot]
+    private let nextSlot = Atomic<Int>(0)
+    let logger: Logger
+
+    public init(
+        configuration: RedisConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.slots = (0..<max(1, configuration.poolSize)).map { _ in
+            ConnectionSlot(configuration: configuration, eventLoop: eventLoopGroup.next(), logger: logger)
+        }
+    }
+
+    /// Sends a command and decodes its reply; an error reply throws `RedisError(.server, …)`.
+    public func send<Response>(_ command: RedisCommand<Response>) async throws -> Response {
+        let reply = try await sendRaw(command.arguments)
+        return try command.decodeReply(reply)
+    }
+
+    /// Sends several commands back to back on one connection; replies come in the same order.
+    public func pipeline(_ commands: [[String]]) async throws -> [RedisReply] {
+        let connection = try await nextConnection()
+        let futures = commands.map { connection.send($0) }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(futures.count)
+        for future in futures { replies.append(try await future.get()) }
+        return replies
+    }
+
+    func sendRaw(_ arguments: [String]) async throws -> RedisReply {
+        let reply: RedisReply
+        do {
+            reply = try await nextConnection().send(arguments).get()
+        } catch let error as RedisError where error.commandWasNotSent {
+            // The connection closed under us before the write; another connection may take it.
+            reply = try await nextConnection().send(arguments).get()
+        }
+        if case .error(let message) = reply { throw RedisError(.server, message) }
+        return reply
+    }
+
+    private func nextConnection() async throws -> RedisConnection {
+        let index = nextSlot.add(1, ordering: .relaxed).newValue
+        return try await slots[index % slots.count].connection()
+    }
+
+    /// `PING`, for readiness checks.
+    public func ping() async throws {
+        _ = try await send(.ping())
+    }
+
+    public var connectedCount: Int {
+        slots.reduce(0) { $0 + ($1.isConnected ? 1 : 0) }
+    }
+
+    /// Waits for graceful shutdown, then closes every connection.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
+
+    public func close() async {
+        for slot in slots { await slot.shutdown() }
+    }
+}
+
+/// One slot of the pool: a connection made lazily and remade after it closes.
+final class ConnectionSlot: Sendable {
+    private struct Locked {
+        var machine: ConnectionStateMachine<RedisConnection>
+        /// The connect attempt in progress, shared by every caller that waits for it.
+        var pendingConnect: EventLoopPromise<RedisConnection>?
+    }
+
+    private let configuration: RedisConfiguration
+    private let eventLoop: any EventLoop
+    private let logger: Logger
+    private let locked: Mutex<Locked>
+
+    init(configuration: RedisConfiguration, eventLoop: any EventLoop, logger: Logger) {
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        self.logger = logger
+        let machine = ConnectionStateMachine<RedisConnection>(
+            minimumBackoff: TimeAmount(configuration.minimumBackoff),
+            maximumBackoff: TimeAmount(configuration.maximumBackoff)
+        )
+        self.locked = Mutex(Locked(machine: machine, pendingConnect: nil))
+    }
+
+    var isConnected: Bool {
+        locked.withLock { if case .connected = $0.machine.state { true } else { false } }
+    }
+
+    func connection() async throws -> RedisConnection {
+        let (action, pending) = locked.withLock { locked in
+            let action = locked.machine.acquire(now: .now())
+            if case .startConnecting = action { locked.pendingConnect = eventLoop.makePromise() }
+            return (action, locked.pendingConnect)
+        }
+        switch action {
+        case .use(let connection):
+            if connection.isActive { return connection }
+            // Closed a moment ago; its close callback has not run yet.
+            locked.withLock { $0.machine.connectionClosed(connection) }
+            return try await self.connection()
+        case .startConnecting:
+            startConnecting(completing: pending!)
+            return try await pending!.futureResult.get()
+        case .waitForConnect:
+            return try await pending!.futureResult.get()
+        case .failUnavailable(let retryIn):
+            throw RedisError(
+                .unavailable,
+                "Redis at \(configuration.address) is unreachable; retrying in \(retryIn.nanoseconds / 1_000_000) ms"
+            )
+        case .failShutdown:
+            throw RedisError(.shutdown, "the Redis client is shut down")
+        }
+    }
+
+    private func startConnecting(completing promise: EventLoopPromise<RedisConnection>) {
+        let address = configuration.address
+        let logger = logger
+        RedisConnection.connect(configuration: configuration, on: eventLoop).whenComplete { [self] result in
+            // The state changes before waiters resume, so none of them sees "connecting" again.
+            switch result {
+            case .success(let connection):
+                let kept = locked.withLock { locked in
+                    locked.pendingConnect = nil
+                    return locked.machine.connectSucceeded(connection)
+                }
+                guard kept else {
+                    connection.channel.close(promise: nil)
+                    promise.fail(RedisError(.shutdown, "the Redis client is shut down"))
+                    return
+                }
+                logger.debug("connected to Redis", metadata: ["redis.address": "\(address)"])
+                connection.closeFuture.whenComplete { [self] _ in
+                    locked.withLock { $0.machine.connectionClosed(connection) }
+                    logger.info("connection to Redis closed", metadata: ["redis.address": "\(address)"])
+                }
+                promise.succeed(connection)
+            case .failure(let error):
+                locked.withLock { locked in
+                    locked.pendingConnect = nil
+                    locked.machine.connectFailed(now: .now())
+                }
+                logger.warning("Redis connect failed", metadata: ["redis.address": "\(address)", "error": "\(error)"])
+                let redisError = (error as? RedisError)
+                    ?? RedisError(.unavailable, "cannot connect to Redis at \(address): \(error)")
+                promise.fail(redisError)
+            }
+        }
+    }
+
+    func shutdown() async {
+        let connection = locked.withLock { $0.machine.shutdown() }
+        if let connection { try? await connection.close().get() }
+    }
+}

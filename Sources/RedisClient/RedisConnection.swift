@@ -1,0 +1,81 @@
+public import NIOCore
+import NIOPosix
+
+/// One TCP connection to Redis that pipelines commands.
+public final class RedisConnection: Sendable {
+    let channel: any Channel
+    private let commandTimeout: TimeAmount
+
+    private init(channel: any Channel, commandTimeout: TimeAmount) {
+        self.channel = channel
+        self.commandTimeout = commandTimeout
+    }
+
+    /// Opens a connection, authenticates and selects the database.
+    static func connect(
+        configuration: RedisConfiguration,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<RedisConnection> {
+        ClientBootstrap(group: eventLoop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(TimeAmount(configuration.connectTimeout))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler())
+                }
+            }
+            .connect(host: configuration.host, port: configuration.port)
+            .flatMap { channel in
+                let connection = RedisConnection(
+                    channel: channel,
+                    commandTimeout: TimeAmount(configuration.commandTimeout)
+                )
+                return connection.handshake(configuration).map { connection }
+                    .flatMapErrorThrowing { error in
+                        channel.close(promise: nil)
+                        throw error
+                    }
+            }
+    }
+
+    private func handshake(_ configuration: RedisConfiguration) -> EventLoopFuture<Void> {
+        var commands: [[String]] = []
+        if let password = configuration.password { commands.append(["AUTH", password]) }
+        if configuration.database != 0 { commands.append(["SELECT", String(configuration.database)]) }
+        let replies = commands.map { send($0) }
+        return EventLoopFuture.whenAllSucceed(replies, on: channel.eventLoop).flatMapThrowing { replies in
+            if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
+                throw RedisError(.unavailable, "Redis refused the connection setup: \(failure)")
+            }
+        }
+    }
+
+    /// Writes a command; the future completes with its reply (error replies included).
+    func send(_ arguments: [String]) -> EventLoopFuture<RedisReply> {
+        var buffer = channel.allocator.buffer(capacity: 64)
+        RESPEncoder.encode(arguments, into: &buffer)
+        let promise = channel.eventLoop.makePromise(of: RedisReply.self)
+        let request = RedisRequest(encoded: buffer, promise: promise, deadline: .now() + commandTimeout)
+        channel.writeAndFlush(request).whenFailure { error in
+            var failure = RedisError(.connectionClosed, "could not write to Redis: \(error)")
+            failure.commandWasNotSent = true
+            promise.fail(failure)
+        }
+        return promise.futureResult
+    }
+
+    public var isActive: Bool { channel.isActive }
+
+    public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
+    public func close() -> EventLoopFuture<Void> {
+        channel.close().recover { _ in }
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,41 @@
+import Synchronization
+
+/// A Lua script run with `EVALSHA`. Its SHA comes from `SCRIPT LOAD` and is kept here; when the
+/// server has forgotten it (restart, `SCRIPT FLUSH`) the script is loaded again and retried once.
+public final class RedisScript: Sendable {
+    public let name: String
+    public let source: String
+    private let sha = Mutex<String?>(nil)
+
+    public init(name: String, source: String) {
+        self.name = name
+        self.source = source
+    }
+
+    var loadedSHA: String? { sha.withLock { $0 } }
+
+    func remember(_ value: String) { sha.withLock { $0 = value } }
+}
+
+extension RedisClient {
+    /// Loads scripts with `SCRIPT LOAD` (at start, so the first request does not pay for it).
+    public func load(_ scripts: [RedisScript]) async throws {
+        for script in scripts {
+            script.remember(try await send(.scriptLoad(script.source)))
+        }
+    }
+
+    /// Runs a script with `EVALSHA`, loading it first if needed and again after `NOSCRIPT`.
+    public func evaluate(_ script: RedisScript, keys: [String], arguments: [String] = []) async throws -> RedisReply {
+        if let sha = script.loadedSHA {
+            do {
+                return try await send(.evalsha(sha, keys: keys, arguments: arguments))
+            } catch let error as RedisError where error.isNoScript {
+                // fall through to reload
+            }
+        }
+        let sha = try await send(.scriptLoad(script.source))
+        script.remember(sha)
+        return try await send(.evalsha(sha, keys: keys, arguments: arguments))
+    }
+}
