@@ -3,7 +3,7 @@
 # Source it (after `set -euo pipefail`); it defines functions and a few BOXOFFICE_* variables
 # and starts nothing by itself.
 #
-# Each environment ("dev", "test") keeps its state under .data/<env>/ in the repo:
+# Each environment ("dev", "test", "bench") keeps its state under .data/<env>/ in the repo:
 #   .data/<env>/redis/   redis.conf, redis.pid, redis.log, dump.rdb (dev only)
 #   .data/<env>/pg/      the PostgreSQL cluster; its unix socket and server.log live in it
 # PostgreSQL refuses to run as root, so the cluster belongs to the `postgres` system user.
@@ -21,12 +21,14 @@ redis_port() {  # ENV
     case $1 in
     dev) printf '%s' "${BOXOFFICE_DEV_REDIS_PORT:-6390}" ;;
     test) printf '%s' "${BOXOFFICE_TEST_REDIS_PORT:-6391}" ;;
+    bench) printf '%s' "${BOXOFFICE_BENCH_REDIS_PORT:-6392}" ;;
     esac
 }
 pg_port() {  # ENV
     case $1 in
     dev) printf '%s' "${BOXOFFICE_DEV_PG_PORT:-5440}" ;;
     test) printf '%s' "${BOXOFFICE_TEST_PG_PORT:-5441}" ;;
+    bench) printf '%s' "${BOXOFFICE_BENCH_PG_PORT:-5442}" ;;
     esac
 }
 
@@ -142,7 +144,7 @@ start_redis() {  # ENV PORT
         printf 'port %s\nbind 127.0.0.1\nprotected-mode yes\n' "$port"
         printf 'daemonize yes\nsupervised no\n'
         printf 'dir "%s"\npidfile "%s/redis.pid"\nlogfile "%s/redis.log"\n' "$dir" "$dir" "$dir"
-        if [[ $env == test ]]; then
+        if [[ $env != dev ]]; then
             printf 'save ""\nappendonly no\n'
         else
             printf 'save 3600 1 300 100 60 10000\nappendonly no\ndbfilename dump.rdb\n'
@@ -266,7 +268,7 @@ start_postgres() {  # ENV PORT
         printf "port = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n" \
             "$port" "${pgdata//\'/\'\'}"
         printf 'max_connections = 200\n'
-        if [[ $env == test ]]; then  # throwaway data: trade durability for speed
+        if [[ $env != dev ]]; then  # throwaway data: trade durability for speed
             printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n'
         fi
     } >"$pgdata/boxoffice.conf"

@@ -1,0 +1,62 @@
+import BoxOffice
+public import Hummingbird
+public import Logging
+public import PostgresClient
+public import Prometheus
+public import RedisClient
+import ServiceLifecycle
+
+/// What the HTTP layer needs from the outside world; `main` and the tests both make one.
+public struct AppDependencies: Sendable {
+    public var redis: RedisClient
+    public var postgres: PostgresPool
+    public var metrics: PrometheusCollectorRegistry
+
+    public init(redis: RedisClient, postgres: PostgresPool, metrics: PrometheusCollectorRegistry) {
+        self.redis = redis
+        self.postgres = postgres
+        self.metrics = metrics
+    }
+}
+
+public struct ServerSettings: Sendable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 8080) {
+        self.host = host
+        self.port = port
+    }
+}
+
+/// The router with every route and middleware; one factory for `serve` and the tests.
+public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    // Outermost first: every response carries its request id; metrics and the log see the
+    // final status, because problems are made innermost.
+    router.addMiddleware {
+        RequestIDMiddleware()
+        MetricsMiddleware()
+        LogRequestsMiddleware(.debug)
+        ProblemMiddleware()
+    }
+    HealthController(probe: ReadinessProbe(redis: dependencies.redis, postgres: dependencies.postgres))
+        .addRoutes(to: router)
+    MetricsController(registry: dependencies.metrics).addRoutes(to: router)
+    return router
+}
+
+/// The application: the HTTP server, and the clients as services that shut down after it.
+public func buildApplication(
+    _ dependencies: AppDependencies,
+    settings: ServerSettings,
+    logger: Logger
+) -> some ApplicationProtocol {
+    var app = Application(
+        router: buildRouter(dependencies),
+        configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "BoxOffice"),
+        logger: logger
+    )
+    app.addServices(dependencies.postgres, dependencies.redis)
+    return app
+}

@@ -1,0 +1,116 @@
+import BoxOfficeHTTP
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import PostgresClient
+import RedisClient
+import Testing
+
+@Suite struct HealthAndErrorsTests {
+    private func withApp(
+        postgres: PostgresConfiguration? = nil,
+        redis: RedisConfiguration? = nil,
+        _ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let run: @Sendable (PostgresConfiguration) async throws -> Void = { postgres in
+            try await TestServices.withDependencies(postgres: postgres, redis: redis) { dependencies in
+                let app = buildApplication(dependencies, settings: ServerSettings(), logger: Logger(label: "test"))
+                try await app.test(.router, test)
+            }
+        }
+        if let postgres {
+            try await run(postgres)
+        } else {
+            try await TestServices.withDatabase(migrated: false) { try await run($0) }
+        }
+    }
+
+    private func json(_ buffer: ByteBuffer) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] ?? [:]
+    }
+
+    @Test func healthAnswersOKWithARequestID() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/health", method: .get) { (response: TestResponse) throws in
+                #expect(response.status == .ok)
+                #expect(try json(response.body)["status"] as? String == "ok")
+                #expect(response.headers[HTTPField.Name("X-Request-Id")!]?.isEmpty == false)
+            }
+        }
+    }
+
+    @Test func readyReportsBothServicesUp() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/ready", method: .get) { (response: TestResponse) throws in
+                #expect(response.status == .ok)
+                let services = try json(response.body)["services"] as? [String: [String: Any]]
+                #expect(services?["redis"]?["status"] as? String == "up")
+                #expect(services?["postgres"]?["status"] as? String == "up")
+            }
+        }
+    }
+
+    @Test func readyIs503NamingRedisWhenRedisIsDownWhileHealthStays200() async throws {
+        let deadRedis = RedisConfiguration(host: "127.0.0.1", port: 1)
+        try await withApp(redis: deadRedis) { client in
+            try await client.execute(uri: "/ready", method: .get) { (response: TestResponse) throws in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] != nil)
+                let services = try json(response.body)["services"] as? [String: [String: Any]]
+                #expect(services?["redis"]?["status"] as? String == "down")
+                #expect(services?["postgres"]?["status"] as? String == "up")
+            }
+            try await client.execute(uri: "/health", method: .get) { (response: TestResponse) throws in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+
+    @Test func readyIs503NamingPostgresWhenPostgresIsDown() async throws {
+        var deadPostgres = try TestServices.serverConfiguration()
+        deadPostgres.port = 1
+        deadPostgres.connectTimeout = 1
+        try await withApp(postgres: deadPostgres) { client in
+            try await client.execute(uri: "/ready", method: .get) { (response: TestResponse) throws in
+                #expect(response.status == .serviceUnavailable)
+                let services = try json(response.body)["services"] as? [String: [String: Any]]
+                #expect(services?["postgres"]?["status"] as? String == "down")
+                #expect(services?["redis"]?["status"] as? String == "up")
+                let error = services?["postgres"]?["error"] as? String ?? ""
+                #expect(!error.contains("boxoffice:boxoffice"))  // no password in the report
+            }
+        }
+    }
+
+    @Test func unknownRoutesAnswerProblemJSONWithAStableCode() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/no/such/thing", method: .get) { (response: TestResponse) throws in
+                #expect(response.status == .notFound)
+                #expect(response.headers[.contentType] == "application/problem+json")
+                let body = try json(response.body)
+                #expect(body["code"] as? String == "not_found")
+                #expect(body["status"] as? Int == 404)
+                #expect((body["detail"] as? String)?.isEmpty == false)
+                #expect(body["request_id"] as? String == response.headers[HTTPField.Name("X-Request-Id")!])
+            }
+        }
+    }
+
+    @Test func metricsCountRequestsByRouteAndStatus() async throws {
+        try await withApp { client in
+            _ = try await client.execute(uri: "/health", method: .get)
+            _ = try await client.execute(uri: "/missing", method: .get)
+            try await client.execute(uri: "/metrics", method: .get) { (response: TestResponse) throws in
+                #expect(response.status == .ok)
+                let text = String(buffer: response.body)
+                #expect(text.contains("hb_requests"))
+                #expect(text.contains("http_route=\"/health\""))
+                #expect(text.contains("http_response_status_code=\"404\""))
+                #expect(text.contains("http_server_request_duration"))
+            }
+        }
+    }
+}
