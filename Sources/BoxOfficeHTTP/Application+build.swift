@@ -1,4 +1,4 @@
-import BoxOffice
+public import BoxOffice
 public import Hummingbird
 public import Logging
 public import PostgresClient
@@ -11,11 +11,21 @@ public struct AppDependencies: Sendable {
     public var redis: RedisClient
     public var postgres: PostgresPool
     public var metrics: PrometheusCollectorRegistry
+    public var tokens: AccessTokens
+    public var settings: BoxOfficeSettings
 
-    public init(redis: RedisClient, postgres: PostgresPool, metrics: PrometheusCollectorRegistry) {
+    public init(
+        redis: RedisClient,
+        postgres: PostgresPool,
+        metrics: PrometheusCollectorRegistry,
+        tokens: AccessTokens,
+        settings: BoxOfficeSettings
+    ) {
         self.redis = redis
         self.postgres = postgres
         self.metrics = metrics
+        self.tokens = tokens
+        self.settings = settings
     }
 }
 
@@ -39,10 +49,12 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
         MetricsMiddleware()
         LogRequestsMiddleware(.debug)
         ProblemMiddleware()
+        AuthMiddleware(tokens: dependencies.tokens)
     }
     HealthController(probe: ReadinessProbe(redis: dependencies.redis, postgres: dependencies.postgres))
         .addRoutes(to: router)
     MetricsController(registry: dependencies.metrics).addRoutes(to: router)
+    // Feature controllers: one line each.
     return router
 }
 

@@ -1,3 +1,4 @@
+public import BoxOffice
 import Foundation
 public import Hummingbird
 
@@ -19,6 +20,8 @@ public struct Problem: HTTPResponseError, Sendable {
     /// For people; says what to do where it can.
     public var message: String
     public var fieldErrors: [FieldError]
+    /// Extra machine-readable members of the body, e.g. `seats` naming the seats taken.
+    public var details: [String: DetailValue]
     public var headers: HTTPFields
 
     public init(
@@ -26,12 +29,14 @@ public struct Problem: HTTPResponseError, Sendable {
         code: String,
         message: String,
         fieldErrors: [FieldError] = [],
+        details: [String: DetailValue] = [:],
         headers: HTTPFields = [:]
     ) {
         self.status = status
         self.code = code
         self.message = message
         self.fieldErrors = fieldErrors
+        self.details = details
         self.headers = headers
     }
 
@@ -43,10 +48,26 @@ public struct Problem: HTTPResponseError, Sendable {
         var detail: String
         var errors: [FieldError]?
         var requestId: String?
+        var details: [String: DetailValue]
 
-        enum CodingKeys: String, CodingKey {
-            case type, title, status, code, detail, errors
-            case requestId = "request_id"
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            // Extra members first, so that the standard ones win a clash of names.
+            for (name, value) in details { try container.encode(value, forKey: Key(stringValue: name)) }
+            try container.encode(type, forKey: Key(stringValue: "type"))
+            try container.encode(title, forKey: Key(stringValue: "title"))
+            try container.encode(status, forKey: Key(stringValue: "status"))
+            try container.encode(code, forKey: Key(stringValue: "code"))
+            try container.encode(detail, forKey: Key(stringValue: "detail"))
+            try container.encodeIfPresent(errors, forKey: Key(stringValue: "errors"))
+            try container.encodeIfPresent(requestId, forKey: Key(stringValue: "request_id"))
         }
     }
 
@@ -58,7 +79,8 @@ public struct Problem: HTTPResponseError, Sendable {
             code: code,
             detail: message,
             errors: fieldErrors.isEmpty ? nil : fieldErrors,
-            requestId: context.id
+            requestId: context.id,
+            details: details.filter { !["type", "title", "status", "code", "detail", "errors", "request_id"].contains($0.key) }
         )
         let data = try JSONEncoder().encode(body)
         var headers = self.headers

@@ -1,3 +1,4 @@
+import BoxOffice
 import Foundation
 public import Hummingbird
 import Logging
@@ -29,6 +30,8 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case let problem as Problem:
             return problem
+        case let error as BoxOfficeError:
+            return problem(for: error)
         case let httpError as HTTPError:
             return problem(for: httpError)
         case let decodingError as DecodingError:
@@ -42,6 +45,36 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         default:
             return Problem(.internalServerError, code: "internal_error", message: "Something went wrong on our side.")
         }
+    }
+
+    static func problem(for error: BoxOfficeError) -> Problem {
+        var headers = HTTPFields()
+        let status: HTTPResponse.Status
+        switch error.kind {
+        case .badRequest: status = .badRequest
+        case .unauthorized:
+            status = .unauthorized
+            headers[.wwwAuthenticate] = "Bearer"
+        case .forbidden: status = .forbidden
+        case .notFound: status = .notFound
+        case .conflict: status = .conflict
+        case .gone: status = .gone
+        case .validation: status = .unprocessableContent
+        case .tooManyRequests(let retryAfter):
+            status = .tooManyRequests
+            headers[.retryAfter] = String(retryAfter)
+        case .unavailable(_, let retryAfter):
+            status = .serviceUnavailable
+            headers[.retryAfter] = String(retryAfter)
+        }
+        return Problem(
+            status,
+            code: error.code,
+            message: error.message,
+            fieldErrors: error.fieldErrors.map { .init(field: $0.field, message: $0.message) },
+            details: error.details,
+            headers: headers
+        )
     }
 
     private static func problem(for error: HTTPError) -> Problem {

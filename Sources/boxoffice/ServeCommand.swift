@@ -1,4 +1,5 @@
 import ArgumentParser
+import BoxOffice
 import BoxOfficeHTTP
 import Foundation
 import Hummingbird
@@ -27,6 +28,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("hold-ttl"), help: "Seconds a seat hold lasts (env BOXOFFICE_HOLD_TTL_SECONDS, default 480).")
     var holdTTL: Int?
 
+    @Option(name: .customLong("time-zone"), help: "The cinema's time zone, for days and time slots (env BOXOFFICE_TIMEZONE, default Europe/Berlin).")
+    var timeZone: String?
+
+    @Option(name: .customLong("poster-dir"), help: "Where poster images are stored (env BOXOFFICE_POSTER_DIR, default .data/dev/posters).")
+    var posterDirectory: String?
+
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var redis: RedisOptions
     @OptionGroup var logging: LoggingOptions
@@ -42,7 +49,17 @@ struct ServeCommand: AsyncParsableCommand {
         guard secret.utf8.count >= 32 else {
             throw StartupError("BOXOFFICE_JWT_SECRET is \(secret.utf8.count) bytes; it must be at least 32 (e.g. openssl rand -hex 32)")
         }
-        _ = try positive(requiredSetting(holdTTL.map(String.init), "BOXOFFICE_HOLD_TTL_SECONDS"), name: "BOXOFFICE_HOLD_TTL_SECONDS", default: 480, range: 30...3600)
+        var domainSettings = BoxOfficeSettings()
+        domainSettings.holdTTL = .seconds(try positive(requiredSetting(holdTTL.map(String.init), "BOXOFFICE_HOLD_TTL_SECONDS"), name: "BOXOFFICE_HOLD_TTL_SECONDS", default: 480, range: 30...3600))
+        if let zoneName = requiredSetting(timeZone, "BOXOFFICE_TIMEZONE") {
+            guard let zone = TimeZone(identifier: zoneName) else {
+                throw StartupError("BOXOFFICE_TIMEZONE '\(zoneName)' is not a time zone name such as Europe/Berlin")
+            }
+            domainSettings.timeZone = zone
+        }
+        domainSettings.posterDirectory = requiredSetting(posterDirectory, "BOXOFFICE_POSTER_DIR") ?? domainSettings.posterDirectory
+        domainSettings.adminEmail = requiredSetting(nil, "BOXOFFICE_ADMIN_EMAIL")
+        domainSettings.adminPassword = requiredSetting(nil, "BOXOFFICE_ADMIN_PASSWORD")
         let postgresConfiguration = try database.configuration()
         let redisConfiguration = try redis.configuration()
         let logger = try logging.bootstrap()
@@ -66,7 +83,13 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let app = buildApplication(
-            AppDependencies(redis: redisClient, postgres: postgres, metrics: registry),
+            AppDependencies(
+                redis: redisClient,
+                postgres: postgres,
+                metrics: registry,
+                tokens: await AccessTokens(secret: secret),
+                settings: domainSettings
+            ),
             settings: settings,
             logger: logger
         )

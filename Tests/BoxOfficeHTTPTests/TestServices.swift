@@ -1,5 +1,10 @@
+import BoxOffice
 import BoxOfficeHTTP
 import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
 import Logging
 import Metrics
 import PostgresClient
@@ -77,10 +82,16 @@ enum TestServices {
         redis: RedisConfiguration? = nil,
         _ body: (AppDependencies) async throws -> R
     ) async throws -> R {
+        var settings = BoxOfficeSettings()
+        settings.bcryptCost = 4  // fast hashing: tests sign in often
+        settings.posterDirectory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("boxoffice-posters-\(UUID().uuidString)").path
         let dependencies = AppDependencies(
             redis: RedisClient(configuration: try redis ?? redisConfiguration(), logger: Logger(label: "test.redis")),
             postgres: PostgresPool(configuration: postgres, logger: Logger(label: "test.pg")),
-            metrics: metrics
+            metrics: metrics,
+            tokens: await AccessTokens(secret: "test-secret-test-secret-test-secret-0123"),
+            settings: settings
         )
         do {
             let result = try await body(dependencies)
@@ -92,5 +103,83 @@ enum TestServices {
             await dependencies.postgres.close()
             throw error
         }
+    }
+}
+
+/// The whole application over a fresh migrated database, driven through HummingbirdTesting.
+struct TestApp: Sendable {
+    let client: any TestClientProtocol
+    let dependencies: AppDependencies
+
+    /// Runs `body` against an application of its own (fresh database, real Redis).
+    static func run(_ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
+        try await TestServices.withDatabase { configuration in
+            try await TestServices.withDependencies(postgres: configuration) { dependencies in
+                let app = buildApplication(dependencies, settings: ServerSettings(), logger: Logger(label: "test"))
+                try await app.test(.router) { client in
+                    try await body(TestApp(client: client, dependencies: dependencies))
+                }
+            }
+        }
+    }
+
+    struct User: Sendable {
+        var id: UUID
+        var email: String
+        var role: Role
+        var token: String
+
+        /// `Authorization: Bearer …` for this user.
+        var headers: HTTPFields { [.authorization: "Bearer \(token)"] }
+    }
+
+    /// A user made straight in the database (password "password-123", not checked here),
+    /// with a valid access token.
+    func makeUser(role: Role = .user, email: String? = nil) async throws -> User {
+        let email = email ?? "\(role.rawValue)-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+        let id = try await dependencies.postgres.query("""
+            INSERT INTO users (email, password_hash, name, role)
+            VALUES (\(email), 'not-a-real-hash', 'Test User', \(role.rawValue))
+            RETURNING id
+            """).first!.decode(UUID.self, column: "id")
+        let token = try await dependencies.tokens.issue(for: Identity(userID: id, role: role))
+        return User(id: id, email: email, role: role, token: token)
+    }
+
+    /// Sends a request with an optional JSON body (any Encodable, or a raw JSON string).
+    @discardableResult
+    func request(
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        as user: User? = nil,
+        json: String? = nil,
+        body: ByteBuffer? = nil,
+        headers: HTTPFields = [:]
+    ) async throws -> TestResponse {
+        var headers = headers
+        if let user { headers[.authorization] = "Bearer \(user.token)" }
+        var payload = body
+        if let json {
+            headers[.contentType] = "application/json"
+            payload = ByteBuffer(string: json)
+        }
+        return try await client.execute(uri: uri, method: method, headers: headers, body: payload)
+    }
+}
+
+extension TestResponse {
+    /// The body as a JSON object (empty when it is not one).
+    func json() throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] ?? [:]
+    }
+
+    /// The body as a JSON array.
+    func jsonArray() throws -> [[String: Any]] {
+        try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [[String: Any]] ?? []
+    }
+
+    /// The `code` of a problem+json body.
+    var problemCode: String? {
+        (try? json())?["code"] as? String
     }
 }

@@ -1,0 +1,23 @@
+public import Foundation
+
+/// The rules a cinema configures. Defaults suit development; `boxoffice serve` reads them
+/// from the environment.
+public struct BoxOfficeSettings: Sendable {
+    /// How long a seat hold lasts.
+    public var holdTTL: Duration = .seconds(480)
+    /// Days and time slots are taken in this zone.
+    public var timeZone: TimeZone = TimeZone(identifier: "Europe/Berlin")!
+    /// Where poster images are stored.
+    public var posterDirectory: String = ".data/dev/posters"
+    /// bcrypt's cost; tests lower it so that they stay fast.
+    public var bcryptCost: UInt8 = 12
+    public var minimumPasswordLength = 10
+    /// Failed logins for one email or one client address within the window before 429.
+    public var loginFailureLimit = 5
+    public var loginFailureWindow: Duration = .seconds(900)
+    /// The first admin, created at start if missing.
+    public var adminEmail: String?
+    public var adminPassword: String?
+
+    public init() {}
+}

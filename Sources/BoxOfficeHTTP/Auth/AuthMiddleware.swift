@@ -1,0 +1,58 @@
+public import BoxOffice
+public import Hummingbird
+
+/// Reads `Authorization: Bearer <access token>` into `context.identity`. A request without a
+/// token goes on anonymously (routes decide); a request with a bad token is refused at once,
+/// so a client learns that its token expired instead of seeing a confusing 404 or 403.
+public struct AuthMiddleware: RouterMiddleware {
+    public typealias Context = AppRequestContext
+    let tokens: AccessTokens
+
+    public init(tokens: AccessTokens) {
+        self.tokens = tokens
+    }
+
+    public func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            return try await next(request, context)
+        }
+        guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            throw BoxOfficeError(.unauthorized, code: "invalid_token", message: "Use 'Authorization: Bearer <access token>'.")
+        }
+        var context = context
+        context.identity = try await tokens.verify(String(header.dropFirst(7)))
+        return try await next(request, context)
+    }
+}
+
+extension AppRequestContext {
+    /// The signed-in person, or 401.
+    public func requireUser() throws(BoxOfficeError) -> Identity {
+        guard let identity else {
+            throw BoxOfficeError(.unauthorized, code: "unauthorized", message: "Sign in first.")
+        }
+        return identity
+    }
+
+    /// A signed-in admin, or 401 / 403.
+    public func requireAdmin() throws(BoxOfficeError) -> Identity {
+        let identity = try requireUser()
+        guard identity.role == .admin else {
+            throw BoxOfficeError(.forbidden, code: "forbidden", message: "Only admins may do that.")
+        }
+        return identity
+    }
+
+    /// Staff or admin (ticket validation at the door), or 401 / 403.
+    public func requireStaff() throws(BoxOfficeError) -> Identity {
+        let identity = try requireUser()
+        guard identity.role == .admin || identity.role == .staff else {
+            throw BoxOfficeError(.forbidden, code: "forbidden", message: "Only staff may do that.")
+        }
+        return identity
+    }
+}

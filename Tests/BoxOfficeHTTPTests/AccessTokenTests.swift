@@ -1,0 +1,40 @@
+import BoxOffice
+import BoxOfficeHTTP
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+
+@Suite struct AccessTokenTests {
+    let tokens: AccessTokens
+
+    init() async {
+        tokens = await AccessTokens(secret: "test-secret-test-secret-test-secret-0123")
+    }
+
+    @Test func anIssuedTokenVerifiesToItsIdentity() async throws {
+        let identity = Identity(userID: UUID(), role: .admin)
+        let token = try await tokens.issue(for: identity)
+        #expect(try await tokens.verify(token) == identity)
+    }
+
+    @Test func anExpiredTokenIsRefusedAsExpired() async throws {
+        let token = try await tokens.issue(for: Identity(userID: UUID(), role: .user), now: Date().addingTimeInterval(-3600))
+        await #expect { try await tokens.verify(token) } throws: { ($0 as? BoxOfficeError)?.code == "token_expired" }
+    }
+
+    @Test func aTokenSignedWithAnotherSecretIsRefused() async throws {
+        let other = await AccessTokens(secret: "another-secret-another-secret-0123456789")
+        let forged = try await other.issue(for: Identity(userID: UUID(), role: .admin))
+        await #expect { try await tokens.verify(forged) } throws: { ($0 as? BoxOfficeError)?.code == "invalid_token" }
+    }
+
+    @Test func aBadBearerTokenGets401ProblemEvenOnAPublicRoute() async throws {
+        try await TestApp.run { app in
+            let response = try await app.request(.get, "/health", headers: [.authorization: "Bearer nonsense"])
+            #expect(response.status == .unauthorized)
+            #expect(response.problemCode == "invalid_token")
+            #expect(response.headers[.wwwAuthenticate] == "Bearer")
+        }
+    }
+}
