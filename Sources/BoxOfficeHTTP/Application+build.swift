@@ -32,15 +32,18 @@ public struct AppDependencies: Sendable {
 public struct ServerSettings: Sendable {
     public var host: String
     public var port: Int
+    /// The OpenAPI document served at `/openapi.yaml`.
+    public var openAPIPath: String
 
-    public init(host: String = "127.0.0.1", port: Int = 8080) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, openAPIPath: String = "openapi.yaml") {
         self.host = host
         self.port = port
+        self.openAPIPath = openAPIPath
     }
 }
 
 /// The router with every route and middleware; one factory for `serve` and the tests.
-public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestContext> {
+public func buildRouter(_ dependencies: AppDependencies, settings: ServerSettings = ServerSettings()) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     // Outermost first: every response carries its request id; metrics and the log see the
     // final status, because problems are made innermost.
@@ -54,6 +57,7 @@ public func buildRouter(_ dependencies: AppDependencies) -> Router<AppRequestCon
     HealthController(probe: ReadinessProbe(redis: dependencies.redis, postgres: dependencies.postgres))
         .addRoutes(to: router)
     MetricsController(registry: dependencies.metrics).addRoutes(to: router)
+    OpenAPIController(path: settings.openAPIPath).addRoutes(to: router)
     // Feature controllers: one line each.
     return router
 }
@@ -65,7 +69,7 @@ public func buildApplication(
     logger: Logger
 ) -> some ApplicationProtocol {
     var app = Application(
-        router: buildRouter(dependencies),
+        router: buildRouter(dependencies, settings: settings),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "BoxOffice"),
         logger: logger
     )

@@ -26,6 +26,10 @@ enum TestServices {
 
     static var migrationsDirectory: String { repositoryRoot + "/migrations" }
 
+    static var serverSettings: ServerSettings {
+        ServerSettings(openAPIPath: repositoryRoot + "/openapi.yaml")
+    }
+
     static func environment(_ name: String) throws -> String {
         guard let value = ProcessInfo.processInfo.environment[name] else {
             throw TestSetupError("\(name) is not set: run the tests with scripts/test")
@@ -115,7 +119,7 @@ struct TestApp: Sendable {
     static func run(_ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
         try await TestServices.withDatabase { configuration in
             try await TestServices.withDependencies(postgres: configuration) { dependencies in
-                let app = buildApplication(dependencies, settings: ServerSettings(), logger: Logger(label: "test"))
+                let app = buildApplication(dependencies, settings: TestServices.serverSettings, logger: Logger(label: "test"))
                 try await app.test(.router) { client in
                     try await body(TestApp(client: client, dependencies: dependencies))
                 }
