@@ -132,6 +132,11 @@ let package = Package(
         ),
 
         .testTarget(
+            name: "BoxOfficeTests",
+            dependencies: ["BoxOffice"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "RedisClientTests",
             dependencies: [
                 "RedisClient",
