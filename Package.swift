@@ -133,7 +133,11 @@ let package = Package(
 
         .testTarget(
             name: "BoxOfficeTests",
-            dependencies: ["BoxOffice"],
+            dependencies: [
+                "BoxOffice",
+                "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

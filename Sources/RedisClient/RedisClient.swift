@@ -2,6 +2,7 @@ public import Logging
 public import NIOCore
 public import NIOPosix
 public import ServiceLifecycle
+import Metrics
 import Synchronization
 
 /// A Redis client over hiredis' RESP codec and SwiftNIO sockets: a small pool of pipelined
@@ -91,6 +92,8 @@ final class ConnectionSlot: Sendable {
     private let eventLoop: any EventLoop
     private let logger: Logger
     private let locked: Mutex<Locked>
+    /// Open connections across the pool, for /metrics.
+    private static let connections = Meter(label: "redis_pool_connections")
 
     init(configuration: RedisConfiguration, eventLoop: any EventLoop, logger: Logger) {
         self.configuration = configuration
@@ -151,7 +154,9 @@ final class ConnectionSlot: Sendable {
                     return
                 }
                 logger.debug("connected to Redis", metadata: ["redis.address": "\(address)"])
+                Self.connections.increment()
                 connection.closeFuture.whenComplete { [self] _ in
+                    Self.connections.decrement()
                     locked.withLock { $0.machine.connectionClosed(connection) }
                     logger.info("connection to Redis closed", metadata: ["redis.address": "\(address)"])
                 }

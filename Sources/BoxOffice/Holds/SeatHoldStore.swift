@@ -1,0 +1,213 @@
+public import Foundation
+public import RedisClient
+
+/// The Redis keys of one showtime. They share the hash tag `{st:<id>}`, so one script may
+/// touch them all and the same code runs on a Redis Cluster.
+public struct ShowtimeKeys: Sendable, Hashable {
+    public let showtimeID: Int
+    private let prefix: String
+
+    public init(showtimeID: Int) {
+        self.showtimeID = showtimeID
+        self.prefix = "bo:{st:\(showtimeID)}:"
+    }
+
+    public var seatPrefix: String { prefix + "seat:" }
+    public func seat(_ seatID: Int) -> String { seatPrefix + String(seatID) }
+    public func hold(_ holdID: String) -> String { prefix + "hold:" + holdID }
+    public var expiry: String { prefix + "expiry" }
+    public var sold: String { prefix + "sold" }
+    public var version: String { prefix + "version" }
+    public var userSeatCounts: String { prefix + "users" }
+    public var events: String { prefix + "events" }
+}
+
+/// The Lua scripts in `lua/`, one per change of availability.
+public struct HoldScripts: Sendable {
+    public let hold: RedisScript
+    public let release: RedisScript
+    public let extend: RedisScript
+    public let confirm: RedisScript
+    public let loadSold: RedisScript
+
+    /// Reads the scripts from `directory` (the repository's `lua/`).
+    public init(directory: String) throws(BoxOfficeError) {
+        func read(_ name: String) throws(BoxOfficeError) -> RedisScript {
+            let path = directory + "/" + name + ".lua"
+            guard let data = FileManager.default.contents(atPath: path), let source = String(data: data, encoding: .utf8) else {
+                throw BoxOfficeError(.unavailable(service: "lua", retryAfterSeconds: 0), code: "script_missing",
+                                     message: "cannot read \(path): set BOXOFFICE_LUA_DIR to the repository's lua/ folder")
+            }
+            return RedisScript(name: name, source: source)
+        }
+        hold = try read("hold")
+        release = try read("release")
+        extend = try read("extend")
+        confirm = try read("confirm")
+        loadSold = try read("load-sold")
+    }
+
+    public var all: [RedisScript] { [hold, release, extend, confirm, loadSold] }
+}
+
+/// Seat holds in Redis: each operation is one atomic script.
+public struct SeatHoldStore: Sendable {
+    public enum HoldOutcome: Sendable, Equatable {
+        case held(version: Int, expiresAt: Date)
+        /// Seats sold or held by another hold; nothing was taken.
+        case taken(seatIDs: [Int])
+        /// The per-user limit would be exceeded; `heldNow` seats are already held.
+        case limitReached(heldNow: Int)
+        /// The sold cache is empty: load it from PostgreSQL (`loadSold`) and try again.
+        case soldNotLoaded
+    }
+
+    public enum ReleaseOutcome: Sendable, Equatable {
+        case released(version: Int, seatIDs: [Int])
+        case gone
+        case notOwner
+    }
+
+    public enum ExtendOutcome: Sendable, Equatable {
+        case extended(expiresAt: Date, extensionsUsed: Int)
+        case gone
+        case notOwner
+        case limitReached
+    }
+
+    let redis: RedisClient
+    let scripts: HoldScripts
+
+    public init(redis: RedisClient, scripts: HoldScripts) {
+        self.redis = redis
+        self.scripts = scripts
+    }
+
+    /// Takes every seat of `seatIDs` for a new hold, or none.
+    public func hold(
+        showtimeID: Int,
+        holdID: String,
+        owner: UUID,
+        seatIDs: [Int],
+        ttl: Duration,
+        perUserLimit: Int
+    ) async throws -> HoldOutcome {
+        let keys = ShowtimeKeys(showtimeID: showtimeID)
+        let reply = try await redis.evaluate(
+            scripts.hold,
+            keys: [keys.hold(holdID), keys.expiry, keys.sold, keys.version, keys.userSeatCounts] + seatIDs.map(keys.seat),
+            arguments: [holdID, owner.uuidString, String(ttl.milliseconds), String(perUserLimit), keys.events]
+                + seatIDs.map(String.init)
+        )
+        let parts = try Self.parts(reply)
+        switch parts.first?.string {
+        case "ok":
+            return .held(version: try Self.int(parts, 1), expiresAt: Self.date(milliseconds: try Self.int(parts, 2)))
+        case "taken":
+            return .taken(seatIDs: parts.dropFirst().compactMap { $0.string.flatMap(Int.init) })
+        case "limit":
+            return .limitReached(heldNow: try Self.int(parts, 1))
+        case "not_loaded":
+            return .soldNotLoaded
+        default:
+            throw RedisError(.unexpectedReply, "hold answered \(reply)")
+        }
+    }
+
+    /// Releases a hold; `owner` nil releases whoever owns it (the expiry worker, a failed payment).
+    public func release(showtimeID: Int, holdID: String, owner: UUID?) async throws -> ReleaseOutcome {
+        let keys = ShowtimeKeys(showtimeID: showtimeID)
+        let reply = try await redis.evaluate(
+            scripts.release,
+            keys: [keys.hold(holdID), keys.expiry, keys.version, keys.userSeatCounts],
+            arguments: [holdID, owner?.uuidString ?? "", keys.events, keys.seatPrefix]
+        )
+        let parts = try Self.parts(reply)
+        switch parts.first?.string {
+        case "released":
+            return .released(version: try Self.int(parts, 1), seatIDs: parts.dropFirst(2).compactMap { $0.string.flatMap(Int.init) })
+        case "gone": return .gone
+        case "not_owner": return .notOwner
+        default: throw RedisError(.unexpectedReply, "release answered \(reply)")
+        }
+    }
+
+    /// Extends a live hold by `extensionTime`, at most `maximumExtensions` times.
+    public func extend(
+        showtimeID: Int,
+        holdID: String,
+        owner: UUID,
+        by extensionTime: Duration,
+        maximumExtensions: Int
+    ) async throws -> ExtendOutcome {
+        let keys = ShowtimeKeys(showtimeID: showtimeID)
+        let reply = try await redis.evaluate(
+            scripts.extend,
+            keys: [keys.hold(holdID), keys.expiry],
+            arguments: [holdID, owner.uuidString, String(extensionTime.milliseconds), String(maximumExtensions), keys.seatPrefix]
+        )
+        let parts = try Self.parts(reply)
+        switch parts.first?.string {
+        case "extended":
+            return .extended(expiresAt: Self.date(milliseconds: try Self.int(parts, 1)), extensionsUsed: try Self.int(parts, 2))
+        case "gone": return .gone
+        case "not_owner": return .notOwner
+        case "limit": return .limitReached
+        default: throw RedisError(.unexpectedReply, "extend answered \(reply)")
+        }
+    }
+
+    /// After PostgreSQL committed the sale of `seatIDs`: sold cache, hold removed, version bumped.
+    @discardableResult
+    public func confirm(showtimeID: Int, holdID: String, seatIDs: [Int]) async throws -> Int {
+        let keys = ShowtimeKeys(showtimeID: showtimeID)
+        let reply = try await redis.evaluate(
+            scripts.confirm,
+            keys: [keys.hold(holdID), keys.expiry, keys.sold, keys.version, keys.userSeatCounts],
+            arguments: [holdID, keys.events, keys.seatPrefix] + seatIDs.map(String.init)
+        )
+        return try Self.int(try Self.parts(reply), 1)
+    }
+
+    /// Fills the sold cache from PostgreSQL's sold seats when it is missing; the version after.
+    @discardableResult
+    public func loadSold(showtimeID: Int, soldSeatIDs: [Int]) async throws -> Int {
+        let keys = ShowtimeKeys(showtimeID: showtimeID)
+        let reply = try await redis.evaluate(
+            scripts.loadSold,
+            keys: [keys.sold, keys.version],
+            arguments: soldSeatIDs.map(String.init)
+        )
+        return try Self.int(try Self.parts(reply), 1)
+    }
+
+    /// The showtime's availability version (the seat map's ETag); 0 before any change.
+    public func version(showtimeID: Int) async throws -> Int {
+        try await redis.send(.get(ShowtimeKeys(showtimeID: showtimeID).version)).flatMap(Int.init) ?? 0
+    }
+
+    private static func parts(_ reply: RedisReply) throws -> [RedisReply] {
+        guard let parts = reply.array, !parts.isEmpty else {
+            throw RedisError(.unexpectedReply, "a hold script answered \(reply)")
+        }
+        return parts
+    }
+
+    private static func int(_ parts: [RedisReply], _ index: Int) throws -> Int {
+        guard index < parts.count, let value = parts[index].integer else {
+            throw RedisError(.unexpectedReply, "a hold script answered \(parts)")
+        }
+        return value
+    }
+
+    private static func date(milliseconds: Int) -> Date {
+        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

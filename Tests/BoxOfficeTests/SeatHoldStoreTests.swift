@@ -1,0 +1,189 @@
+import BoxOffice
+import Foundation
+import Logging
+import RedisClient
+import Testing
+
+/// The hold scripts against the real test Redis. Each test uses a showtime id of its own.
+@Suite struct SeatHoldStoreTests {
+    static func withStore(_ body: (SeatHoldStore, RedisClient, Int) async throws -> Void) async throws {
+        guard let url = ProcessInfo.processInfo.environment["BOXOFFICE_TEST_REDIS_URL"] else {
+            throw HoldTestError("BOXOFFICE_TEST_REDIS_URL is not set: run the tests with scripts/test")
+        }
+        let root = ProcessInfo.processInfo.environment["BOXOFFICE_REPO_ROOT"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().path
+        let redis = RedisClient(configuration: try RedisConfiguration(url: url), logger: Logger(label: "test"))
+        let store = SeatHoldStore(redis: redis, scripts: try HoldScripts(directory: root + "/lua"))
+        // A random showtime id far from real ones keeps tests apart on the shared Redis.
+        let showtimeID = Int.random(in: 1_000_000_000...9_000_000_000)
+        do {
+            try await body(store, redis, showtimeID)
+            await redis.close()
+        } catch {
+            await redis.close()
+            throw error
+        }
+    }
+
+    static func hold(
+        _ store: SeatHoldStore, _ showtimeID: Int, _ seats: [Int],
+        owner: UUID = UUID(), ttl: Duration = .seconds(60), limit: Int = 10
+    ) async throws -> (String, SeatHoldStore.HoldOutcome) {
+        let holdID = UUID().uuidString.lowercased()
+        let outcome = try await store.hold(
+            showtimeID: showtimeID, holdID: holdID, owner: owner, seatIDs: seats, ttl: ttl, perUserLimit: limit
+        )
+        return (holdID, outcome)
+    }
+
+    @Test func holdingBeforeTheSoldCacheIsLoadedAsksForIt() async throws {
+        try await Self.withStore { store, _, showtime in
+            let (_, outcome) = try await Self.hold(store, showtime, [1])
+            #expect(outcome == .soldNotLoaded)
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [5])
+            let (_, afterLoad) = try await Self.hold(store, showtime, [1])
+            guard case .held = afterLoad else { Issue.record("expected a hold, got \(afterLoad)"); return }
+            let (_, sold) = try await Self.hold(store, showtime, [5])
+            #expect(sold == .taken(seatIDs: [5]))
+        }
+    }
+
+    @Test func holdingASeatHeldByAnotherFailsWithItsNumberAndTakesNothing() async throws {
+        try await Self.withStore { store, _, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let (_, first) = try await Self.hold(store, showtime, [1, 2])
+            guard case .held = first else { Issue.record("expected a hold"); return }
+            let (_, second) = try await Self.hold(store, showtime, [2, 3])
+            #expect(second == .taken(seatIDs: [2]))
+            // Seat 3 was not taken by the refused request.
+            let (_, third) = try await Self.hold(store, showtime, [3])
+            guard case .held = third else { Issue.record("seat 3 should be free, got \(third)"); return }
+        }
+    }
+
+    @Test func twoHundredConcurrentHoldsOverFiveSeatsHoldEachSeatExactlyOnce() async throws {
+        try await Self.withStore { store, redis, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let requests: [[Int]] = (0..<200).map { index in
+                let start = index % 5 + 1
+                return index % 2 == 0 ? [start] : [start, start % 5 + 1]
+            }
+            let results = try await withThrowingTaskGroup(of: ([Int], String, SeatHoldStore.HoldOutcome).self) { group in
+                for seats in requests {
+                    group.addTask {
+                        let (holdID, outcome) = try await Self.hold(store, showtime, seats)
+                        return (seats, holdID, outcome)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            var owners: [Int: String] = [:]
+            for (seats, holdID, outcome) in results {
+                guard case .held = outcome else { continue }
+                for seat in seats {
+                    #expect(owners[seat] == nil, "seat \(seat) held twice")
+                    owners[seat] = holdID
+                }
+            }
+            #expect(owners.count == 5)
+            // Redis agrees: every seat key names the hold that won it (no partial holds).
+            let keys = ShowtimeKeys(showtimeID: showtime)
+            for (seat, holdID) in owners {
+                #expect(try await redis.send(.get(keys.seat(seat))) == holdID)
+            }
+        }
+    }
+
+    @Test func thePerUserLimitCountsSeatsAcrossHolds() async throws {
+        try await Self.withStore { store, _, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let owner = UUID()
+            let (_, first) = try await Self.hold(store, showtime, [1, 2, 3], owner: owner, limit: 4)
+            guard case .held = first else { Issue.record("expected a hold"); return }
+            let (_, second) = try await Self.hold(store, showtime, [4, 5], owner: owner, limit: 4)
+            #expect(second == .limitReached(heldNow: 3))
+            let (_, someoneElse) = try await Self.hold(store, showtime, [4, 5], limit: 4)
+            guard case .held = someoneElse else { Issue.record("another user is not limited"); return }
+        }
+    }
+
+    @Test func releaseIsOwnerOnlyIdempotentAndFreesTheSeats() async throws {
+        try await Self.withStore { store, _, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let owner = UUID()
+            let (holdID, _) = try await Self.hold(store, showtime, [7, 8], owner: owner)
+            #expect(try await store.release(showtimeID: showtime, holdID: holdID, owner: UUID()) == .notOwner)
+            guard case .released(_, let seats) = try await store.release(showtimeID: showtime, holdID: holdID, owner: owner) else {
+                Issue.record("expected a release"); return
+            }
+            #expect(seats == [7, 8])
+            #expect(try await store.release(showtimeID: showtime, holdID: holdID, owner: owner) == .gone)
+            let (_, again) = try await Self.hold(store, showtime, [7, 8], owner: owner)
+            guard case .held = again else { Issue.record("seats should be free again"); return }
+        }
+    }
+
+    @Test func releaseLeavesSeatsThatAnotherHoldTookAfterExpiry() async throws {
+        try await Self.withStore { store, redis, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let (expired, _) = try await Self.hold(store, showtime, [9], ttl: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(150))
+            let (newer, outcome) = try await Self.hold(store, showtime, [9])
+            guard case .held = outcome else { Issue.record("an expired seat is free"); return }
+            _ = try await store.release(showtimeID: showtime, holdID: expired, owner: nil)
+            #expect(try await redis.send(.get(ShowtimeKeys(showtimeID: showtime).seat(9))) == newer)
+        }
+    }
+
+    @Test func extendIsBoundedAndOwnerOnly() async throws {
+        try await Self.withStore { store, _, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let owner = UUID()
+            let (holdID, outcome) = try await Self.hold(store, showtime, [1], owner: owner)
+            guard case .held(_, let expiresAt) = outcome else { Issue.record("expected a hold"); return }
+            #expect(try await store.extend(showtimeID: showtime, holdID: holdID, owner: UUID(), by: .seconds(60), maximumExtensions: 1) == .notOwner)
+            guard case .extended(let later, 1) = try await store.extend(
+                showtimeID: showtime, holdID: holdID, owner: owner, by: .seconds(60), maximumExtensions: 1
+            ) else { Issue.record("expected an extension"); return }
+            #expect(abs(later.timeIntervalSince(expiresAt) - 60) < 0.01)
+            #expect(try await store.extend(showtimeID: showtime, holdID: holdID, owner: owner, by: .seconds(60), maximumExtensions: 1) == .limitReached)
+        }
+    }
+
+    @Test func confirmMovesSeatsIntoTheSoldCacheAndPublishesTheDelta() async throws {
+        try await Self.withStore { store, redis, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let keys = ShowtimeKeys(showtimeID: showtime)
+            let (holdID, outcome) = try await Self.hold(store, showtime, [4, 5])
+            guard case .held(let heldVersion, _) = outcome else { Issue.record("expected a hold"); return }
+            let message = try await redis.withSubscription(channels: [keys.events]) { subscription in
+                let version = try await store.confirm(showtimeID: showtime, holdID: holdID, seatIDs: [4, 5])
+                #expect(version == heldVersion + 1)
+                for try await message in subscription { return message.text }
+                return ""
+            }
+            let delta = try JSONSerialization.jsonObject(with: Data(message.utf8)) as? [String: Any]
+            #expect(delta?["version"] as? Int == heldVersion + 1)
+            let seats = delta?["seats"] as? [[String: Any]]
+            #expect(seats?.compactMap { $0["status"] as? String } == ["sold", "sold"])
+            #expect(try await redis.send(.get(keys.seat(4))) == nil)
+            let (_, again) = try await Self.hold(store, showtime, [5])
+            #expect(again == .taken(seatIDs: [5]))
+        }
+    }
+
+    @Test func aHoldExpiresByItsTTL() async throws {
+        try await Self.withStore { store, redis, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            _ = try await Self.hold(store, showtime, [3], ttl: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(150))
+            #expect(try await redis.send(.get(ShowtimeKeys(showtimeID: showtime).seat(3))) == nil)
+        }
+    }
+}
+
+struct HoldTestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

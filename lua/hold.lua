@@ -1,0 +1,54 @@
+-- Takes every requested seat for one hold, or none (all-or-nothing).
+-- KEYS: 1 hold hash, 2 expiry zset, 3 sold set, 4 version, 5 per-user seat counts (hash),
+--       6.. one seat key per requested seat (bo:{st:ID}:seat:SEAT), in ARGV's seat order
+-- ARGV: 1 hold id, 2 owner id, 3 ttl ms, 4 per-user seat limit, 5 events channel,
+--       6.. seat ids
+-- Returns {"ok", version, expires_at_ms} | {"taken", seat...} | {"limit", held_now}
+--       | {"not_loaded"} when the sold cache must be filled from PostgreSQL first.
+local hold_key, expiry_key, sold_key, version_key, users_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local hold_id, owner, ttl, limit, channel = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local count = #KEYS - 5
+
+if redis.call('SISMEMBER', sold_key, 'loaded') == 0 then
+  return {'not_loaded'}
+end
+
+local held_now = tonumber(redis.call('HGET', users_key, owner) or '0')
+if held_now + count > limit then
+  return {'limit', held_now}
+end
+
+-- Check everything before changing anything, so a refusal leaves no partial hold.
+local taken = {}
+for i = 1, count do
+  local seat = ARGV[5 + i]
+  if redis.call('SISMEMBER', sold_key, seat) == 1 or redis.call('EXISTS', KEYS[5 + i]) == 1 then
+    taken[#taken + 1] = seat
+  end
+end
+if #taken > 0 then
+  table.insert(taken, 1, 'taken')
+  return taken
+end
+
+-- Redis' clock, never an app instance's: every instance agrees on expiry.
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local expires = now_ms + ttl
+
+local seats = {}
+local delta = {}
+for i = 1, count do
+  redis.call('SET', KEYS[5 + i], hold_id, 'NX', 'PX', ttl)
+  seats[i] = ARGV[5 + i]
+  delta[i] = {id = tonumber(ARGV[5 + i]) or ARGV[5 + i], status = 'held'}
+end
+redis.call('HSET', hold_key, 'owner', owner, 'seats', table.concat(seats, ','),
+  'expires_at', expires, 'extensions', 0)
+-- The hash outlives the seat keys a little, so the expiry worker can still read it.
+redis.call('PEXPIRE', hold_key, ttl + 60000)
+redis.call('ZADD', expiry_key, expires, hold_id)
+redis.call('HINCRBY', users_key, owner, count)
+local version = redis.call('INCR', version_key)
+redis.call('PUBLISH', channel, cjson.encode({version = version, seats = delta}))
+return {'ok', version, expires}
