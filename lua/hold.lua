@@ -49,6 +49,9 @@ redis.call('HSET', hold_key, 'owner', owner, 'seats', table.concat(seats, ','),
 redis.call('PEXPIRE', hold_key, ttl + 60000)
 redis.call('ZADD', expiry_key, expires, hold_id)
 redis.call('HINCRBY', users_key, owner, count)
+-- Counts normally fall as holds are released; should a release never come (no worker for a
+-- while), the counts still lapse once no hold has been taken for longer than a hold lasts.
+redis.call('PEXPIRE', users_key, ttl + 120000)
 local version = redis.call('INCR', version_key)
 redis.call('PUBLISH', channel, cjson.encode({version = version, seats = delta}))
 return {'ok', version, expires}

@@ -211,3 +211,16 @@ extension Duration {
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }
+
+extension SeatHoldStore {
+    /// The sorted set of showtimes with live holds (score: their latest expiry, ms), which the
+    /// expiry worker visits. Global, so it stays outside the per-showtime scripts: a script may
+    /// only touch keys of one hash slot.
+    public static let activeShowtimesKey = "bo:active"
+
+    /// Records that `showtimeID` has a hold until `expiresAt`, after a hold or an extension.
+    public func markActive(showtimeID: Int, until expiresAt: Date) async throws {
+        let score = String(Int64(expiresAt.timeIntervalSince1970 * 1000))
+        _ = try await redis.send(RedisCommand(["ZADD", Self.activeShowtimesKey, "GT", score, String(showtimeID)]))
+    }
+}

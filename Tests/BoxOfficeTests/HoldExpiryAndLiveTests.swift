@@ -1,0 +1,75 @@
+import BoxOffice
+import Foundation
+import Logging
+import RedisClient
+import Testing
+
+@Suite struct HoldExpiryAndLiveTests {
+    @Test func theWorkerReleasesAnExpiredHoldMovesTheVersionAndFreesTheOwnersCount() async throws {
+        try await SeatHoldStoreTests.withStore { store, redis, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let owner = UUID()
+            let (_, outcome) = try await SeatHoldStoreTests.hold(store, showtime, [1, 2], owner: owner, ttl: .milliseconds(80), limit: 2)
+            guard case .held(let heldVersion, let expiresAt) = outcome else { Issue.record("expected a hold"); return }
+            try await store.markActive(showtimeID: showtime, until: expiresAt)
+            try await Task.sleep(for: .milliseconds(200))
+
+            let worker = HoldExpiryWorker(redis: redis, store: store, logger: Logger(label: "test"))
+            // Another test's worker may sweep it first (bo:active is shared): harmless by design.
+            try await worker.sweep()
+            #expect(try await store.version(showtimeID: showtime) == heldVersion + 1)
+            // The owner's seats no longer count against the limit.
+            let (_, again) = try await SeatHoldStoreTests.hold(store, showtime, [3, 4], owner: owner, limit: 2)
+            guard case .held = again else { Issue.record("the limit should be free again, got \(again)"); return }
+        }
+    }
+
+    @Test func aLiveClientHearsAHoldAndThenItsExpiry() async throws {
+        try await SeatHoldStoreTests.withStore { store, redis, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let broadcaster = AvailabilityBroadcaster(redis: redis, logger: Logger(label: "test"))
+            let worker = HoldExpiryWorker(redis: redis, store: store, interval: .milliseconds(50), logger: Logger(label: "test"))
+            let statuses = try await withThrowingTaskGroup(of: [String].self) { group in
+                group.addTask { try await broadcaster.run(); return [] }
+                group.addTask { try await worker.run(); return [] }
+                while !broadcaster.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
+                let heard = try await broadcaster.withDeltas(showtimeID: showtime) { deltas in
+                    let (_, outcome) = try await SeatHoldStoreTests.hold(store, showtime, [7], ttl: .milliseconds(100))
+                    if case .held(_, let expiresAt) = outcome { try await store.markActive(showtimeID: showtime, until: expiresAt) }
+                    var statuses: [String] = []
+                    for await delta in deltas {
+                        let object = try JSONSerialization.jsonObject(with: Data(delta.utf8)) as? [String: Any]
+                        let seats = object?["seats"] as? [[String: Any]] ?? []
+                        statuses += seats.compactMap { $0["status"] as? String }
+                        if statuses.count == 2 { break }
+                    }
+                    return statuses
+                }
+                group.cancelAll()
+                return heard
+            }
+            #expect(statuses == ["held", "available"])
+        }
+    }
+
+    @Test func aClientThatDoesNotReadIsDroppedNotBufferedForever() async throws {
+        try await SeatHoldStoreTests.withStore { store, redis, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let broadcaster = AvailabilityBroadcaster(redis: redis, bufferLimit: 2, logger: Logger(label: "test"))
+            let received = try await withThrowingTaskGroup(of: Int.self) { group in
+                group.addTask { try await broadcaster.run(); return 0 }
+                while !broadcaster.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
+                let count = try await broadcaster.withDeltas(showtimeID: showtime) { deltas in
+                    for seat in 1...6 { _ = try await SeatHoldStoreTests.hold(store, showtime, [seat]) }
+                    try await Task.sleep(for: .milliseconds(200))  // let every delta arrive unread
+                    var count = 0
+                    for await _ in deltas { count += 1 }  // ends: the client was dropped
+                    return count
+                }
+                group.cancelAll()
+                return count
+            }
+            #expect(received == 2)
+        }
+    }
+}
