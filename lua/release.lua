@@ -21,18 +21,25 @@ local released = {}
 local delta = {}
 for seat in string.gmatch(seat_list, '[^,]+') do
   local key = seat_prefix .. seat
-  if redis.call('GET', key) == hold_id then
+  local holder = redis.call('GET', key)
+  if holder == hold_id then
     redis.call('DEL', key)
   end
   released[#released + 1] = seat
-  delta[#delta + 1] = {id = tonumber(seat) or seat, status = 'available'}
+  -- A seat that another hold took after this one expired stays held: say nothing of it.
+  if holder == hold_id or not holder then
+    delta[#delta + 1] = {id = tonumber(seat) or seat, status = 'available'}
+  end
 end
 redis.call('DEL', hold_key)
 redis.call('ZREM', expiry_key, hold_id)
 local left = redis.call('HINCRBY', users_key, owner, -#released)
 if left <= 0 then redis.call('HDEL', users_key, owner) end
 local version = redis.call('INCR', version_key)
-redis.call('PUBLISH', channel, cjson.encode({version = version, seats = delta}))
+-- cjson writes an empty table as {}; clients expect a list.
+local message = #delta > 0 and cjson.encode({version = version, seats = delta})
+  or ('{"version":' .. version .. ',"seats":[]}')
+redis.call('PUBLISH', channel, message)
 table.insert(released, 1, version)
 table.insert(released, 1, 'released')
 return released

@@ -87,6 +87,10 @@ extension RedisCommand {
         RedisCommand<RedisReply>(["EVALSHA", sha, String(keys.count)] + keys + arguments)
     }
 
+    public static func eval(_ source: String, keys: [String], arguments: [String]) -> RedisCommand<RedisReply> {
+        RedisCommand<RedisReply>(["EVAL", source, String(keys.count)] + keys + arguments)
+    }
+
     static func integer(_ arguments: [String]) -> RedisCommand<Int> {
         RedisCommand<Int>(arguments) { reply in
             guard case .integer(let value) = reply else { throw unexpected(reply, for: arguments[0]) }

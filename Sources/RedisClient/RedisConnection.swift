@@ -24,7 +24,7 @@ public final class RedisConnection: Sendable {
                     try channel.pipeline.syncOperations.addHandler(RedisChannelHandler())
                 }
             }
-            .connect(host: configuration.host, port: configuration.port)
+            .connect(to: configuration)
             .flatMap { channel in
                 let connection = RedisConnection(
                     channel: channel,
@@ -77,5 +77,17 @@ extension TimeAmount {
     init(_ duration: Duration) {
         let (seconds, attoseconds) = duration.components
         self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+extension ClientBootstrap {
+    /// Connects to Redis. An IP address is used as it is: resolving even a literal goes
+    /// through getaddrinfo on a shared queue, which a busy process can delay past the
+    /// connect timeout.
+    func connect(to configuration: RedisConfiguration) -> EventLoopFuture<any Channel> {
+        if let address = try? SocketAddress(ipAddress: configuration.host, port: configuration.port) {
+            return connect(to: address)
+        }
+        return connect(host: configuration.host, port: configuration.port)
     }
 }

@@ -36,6 +36,12 @@ extension RedisClient {
         }
         let sha = try await send(.scriptLoad(script.source))
         script.remember(sha)
-        return try await send(.evalsha(sha, keys: keys, arguments: arguments))
+        do {
+            return try await send(.evalsha(sha, keys: keys, arguments: arguments))
+        } catch let error as RedisError where error.isNoScript {
+            // Flushed again between the load and the call (they may go over different pooled
+            // connections): EVAL carries the source, so it cannot miss.
+            return try await send(.eval(script.source, keys: keys, arguments: arguments))
+        }
     }
 }

@@ -125,7 +125,7 @@ extension RedisClient {
                         ))
                     }
                 }
-                .connect(host: configuration.host, port: configuration.port).get()
+                .connect(to: configuration).get()
         } catch {
             throw RedisError(.unavailable, "cannot connect to Redis at \(configuration.address): \(error)")
         }
