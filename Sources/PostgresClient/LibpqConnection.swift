@@ -12,44 +12,71 @@ private import Darwin
 
 /// Owns one libpq connection (`PGconn*`) and is the only place that calls libpq.
 ///
-/// Every method blocks (network I/O) and must run on the pool's `NIOThreadPool`, never on
-/// Swift's cooperative pool. The `PGconn` is finished in `close()` or, failing that, in `deinit`.
+/// Opening (`connect`), reconnecting (`reset`) and closing block and run on the pool's
+/// `NIOThreadPool`. Queries do not block: the connection is in non-blocking mode and its
+/// `LibpqIOLoop` sends them and reads their results when the socket is ready
+/// (`startQuery`, `continueQuery`). The `PGconn` is finished in `close()` or, failing that,
+/// in `deinit`.
 ///
-/// `@unchecked Sendable`: the raw `PGconn*` is not Sendable, but the pool leases a connection
-/// to one task at a time and every libpq call on it is serialised by `state`'s lock, so it is
-/// never used from two threads at once.
+/// `@unchecked Sendable`: the raw `PGconn*` is not Sendable, but it is used by one thread at a
+/// time: the I/O loop while a query is queued or in flight there (`queriesInLoop`, counted
+/// under `state`'s lock), and otherwise the task holding the lease or the closing thread,
+/// under that lock.
 final class LibpqConnection: @unchecked Sendable {
     private struct State {
         var isClosed = false
-        /// Set while idle in the pool: check the socket before the next statement.
-        var needsLivenessCheck = false
+        /// `PQfinish` was called (it waits while the I/O loop still has queries of this connection).
+        var isFinished = false
+        /// Queries submitted to the I/O loop and not completed yet.
+        var queriesInLoop = 0
+        /// When the connection went back to the pool; after a pause the socket is checked
+        /// before the next lease. Back-to-back leases skip the check: it costs two
+        /// syscalls, and a server gone in the last moment still surfaces as `.connectionLost`.
+        var idleSince: ContinuousClock.Instant?
+        /// libpq's connection and transaction status after the last query, so that the pool
+        /// reads them without touching the `PGconn` while the I/O loop may be using it.
+        var status = Status(isOK: true, isBad: false, transaction: .idle)
     }
+
+    private struct Status {
+        enum Transaction { case idle, inTransaction, other }
+        var isOK: Bool
+        var isBad: Bool
+        var transaction: Transaction
+    }
+
+    private static let livenessCheckAfter: Duration = .milliseconds(250)
 
     private let conn: OpaquePointer
     private let state = Mutex(State())
     private let noticeSink: NoticeSink
     private let logger: Logger
+    /// The loop that runs this connection's queries.
+    private let loop: LibpqIOLoop
     let hostAndPort: String
 
-    private init(conn: OpaquePointer, noticeSink: NoticeSink, logger: Logger, hostAndPort: String) {
+    private init(conn: OpaquePointer, noticeSink: NoticeSink, logger: Logger, loop: LibpqIOLoop, hostAndPort: String) {
         self.conn = conn
         self.noticeSink = noticeSink
         self.logger = logger
+        self.loop = loop
         self.hostAndPort = hostAndPort
     }
 
     deinit {
+        // No query can be in the loop: each holds a reference to the connection.
         self.state.withLock { state in
-            if !state.isClosed {
+            if !state.isFinished {
                 state.isClosed = true
+                state.isFinished = true
                 PQfinish(self.conn)
             }
         }
     }
 
-    /// Opens a connection (blocking). Sessions run with `TimeZone=UTC` and `DateStyle=ISO`, so
-    /// `timestamptz` text is always ISO 8601 in UTC.
-    static func connect(configuration: PostgresConfiguration, logger: Logger) throws -> LibpqConnection {
+    /// Opens a connection (blocking) whose queries `loop` will run. Sessions run with
+    /// `TimeZone=UTC` and `DateStyle=ISO`, so `timestamptz` text is always ISO 8601 in UTC.
+    static func connect(configuration: PostgresConfiguration, logger: Logger, loop: LibpqIOLoop) throws -> LibpqConnection {
         var parameters: [(String, String)] = [
             ("host", configuration.host),
             ("port", String(configuration.port)),
@@ -76,7 +103,7 @@ final class LibpqConnection: @unchecked Sendable {
         guard let conn = PQconnectdbParams(keywordPointers, valuePointers, 0) else {
             throw PostgresError(code: .connectionFailed, message: "could not connect to \(configuration.hostAndPort): out of memory")
         }
-        guard PQstatus(conn) == CONNECTION_OK else {
+        guard PQstatus(conn) == CONNECTION_OK, PQsetnonblocking(conn, 1) == 0 else {
             let error = makePostgresError(result: nil, conn: conn, hostAndPort: configuration.hostAndPort, connecting: true)
             PQfinish(conn)
             throw error
@@ -84,101 +111,248 @@ final class LibpqConnection: @unchecked Sendable {
 
         let sink = NoticeSink(logger: logger)
         PQsetNoticeReceiver(conn, receiveNotice, Unmanaged.passUnretained(sink).toOpaque())
-        return LibpqConnection(conn: conn, noticeSink: sink, logger: logger, hostAndPort: configuration.hostAndPort)
+        return LibpqConnection(conn: conn, noticeSink: sink, logger: logger, loop: loop, hostAndPort: configuration.hostAndPort)
     }
 
-    /// Runs one query (blocking) and copies its result into Swift values.
-    func execute(_ query: PostgresQuery) throws -> PostgresRows {
-        try self.state.withLock { state throws -> PostgresRows in
+    /// Runs one query on the I/O loop and returns its rows, copied into Swift values.
+    func execute(_ query: PostgresQuery) async throws -> PostgresRows {
+        // C strings end at NUL, which PostgreSQL text cannot hold: refuse rather than truncate.
+        if query.binds.contains(where: { $0?.utf8.contains(0) == true }) {
+            throw PostgresError(code: .server, message: "a parameter contains a NUL character, which PostgreSQL text cannot hold", sqlState: "22021")
+        }
+        try self.state.withLock { state in
             guard !state.isClosed else {
                 throw PostgresError(code: .connectionLost, message: "the connection to \(self.hostAndPort) is closed")
             }
-            if state.needsLivenessCheck {
-                state.needsLivenessCheck = false
-                try self.reconnectIfBroken()
-            }
+            state.queriesInLoop += 1
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            self.loop.submit(LibpqIOLoop.Operation(connection: self, query: query, continuation: continuation))
+        }
+    }
 
-            // C strings end at NUL, which PostgreSQL text cannot hold: refuse rather than truncate.
-            if query.binds.contains(where: { $0?.utf8.contains(0) == true }) {
-                throw PostgresError(code: .server, message: "a parameter contains a NUL character, which PostgreSQL text cannot hold", sqlState: "22021")
-            }
+    /// Marks the connection as having sat idle, so its next lease checks that the server is still there.
+    func markIdle() {
+        self.state.withLock { $0.idleSince = .now }
+    }
 
-            let result: OpaquePointer?
-            if query.isMultiStatement {
-                result = PQexec(self.conn, query.sql)
-            } else {
-                result = Self.execParams(self.conn, query)
-            }
-            defer { PQclear(result) }
+    /// At the start of a lease, after the connection sat idle for a while: reads whatever the
+    /// server sent meanwhile (without blocking) and returns true when the server closed the
+    /// connection (restart, `pg_terminate_backend`), which then needs `reset()`.
+    func isBrokenAfterIdle() -> Bool {
+        self.state.withLock { state in
+            guard let idleSince = state.idleSince else { return false }
+            state.idleSince = nil
+            guard !state.isClosed, state.queriesInLoop == 0, ContinuousClock.now - idleSince > Self.livenessCheckAfter else { return false }
+            // A terminated backend sends a FATAL error and then closes: the first read consumes
+            // the error, the second sees the end of the stream and marks the connection bad.
+            if PQconsumeInput(self.conn) == 1, PQconsumeInput(self.conn) == 1, PQstatus(self.conn) == CONNECTION_OK { return false }
+            state.status = self.currentStatus()
+            return true
+        }
+    }
 
-            guard let result else {
-                throw makePostgresError(result: nil, conn: self.conn, hostAndPort: self.hostAndPort, connecting: false)
+    /// Reconnects with the same parameters (blocking: runs on the pool's thread pool). Only
+    /// done at the start of a lease, when no transaction or session state can be lost.
+    func reset() throws {
+        try self.state.withLock { state in
+            guard !state.isClosed, state.queriesInLoop == 0 else {
+                throw PostgresError(code: .connectionLost, message: "the connection to \(self.hostAndPort) is closed")
             }
-            switch PQresultStatus(result) {
-            case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
-                return Self.copyRows(result)
-            case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
-                // The connection is now stuck in COPY; `isReusable` is false, so it is discarded.
-                throw PostgresError(code: .server, message: "COPY is not supported by this client")
-            default:
-                throw makePostgresError(result: result, conn: self.conn, hostAndPort: self.hostAndPort, connecting: false)
+            self.logger.info("postgres connection was closed by the server while idle; reconnecting", metadata: ["postgres.host": "\(self.hostAndPort)"])
+            PQreset(self.conn)
+            // A reset connection is blocking again.
+            let isOpen = PQstatus(self.conn) == CONNECTION_OK && PQsetnonblocking(self.conn, 1) == 0
+            state.status = self.currentStatus()
+            guard isOpen else {
+                throw makePostgresError(result: nil, conn: self.conn, hostAndPort: self.hostAndPort, connecting: true)
             }
         }
     }
 
-    /// Marks the connection as having sat idle, so its first use checks that the server is still there.
-    func markIdle() {
-        self.state.withLock { $0.needsLivenessCheck = true }
-    }
-
-    /// Whether the connection may go back to the pool: open, healthy and outside any transaction.
+    /// Whether the connection may go back to the pool: open, healthy, outside any transaction
+    /// and with no query left in the I/O loop.
     var isReusable: Bool {
         self.state.withLock { state in
-            !state.isClosed && PQstatus(self.conn) == CONNECTION_OK && PQtransactionStatus(self.conn) == PQTRANS_IDLE
+            !state.isClosed && state.queriesInLoop == 0 && state.status.isOK && state.status.transaction == .idle
         }
     }
 
     /// Whether the session is inside a transaction block (`BEGIN` without `COMMIT` yet).
     var isInTransaction: Bool {
-        self.state.withLock { state in
-            guard !state.isClosed else { return false }
-            let status = PQtransactionStatus(self.conn)
-            return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
-        }
+        self.state.withLock { state in !state.isClosed && state.status.transaction == .inTransaction }
     }
 
     /// Whether the connection broke (the server went away or the socket failed).
     var isBroken: Bool {
-        self.state.withLock { state in state.isClosed || PQstatus(self.conn) == CONNECTION_BAD }
+        self.state.withLock { state in state.isClosed || state.status.isBad }
     }
 
-    /// Sends the terminate message and frees the `PGconn` (may block briefly).
+    /// Sends the terminate message and frees the `PGconn`. When a query is still in the I/O
+    /// loop (a task kept using the connection after its lease), the loop finishes the
+    /// connection once that query completes.
     func close() {
         self.state.withLock { state in
             guard !state.isClosed else { return }
             state.isClosed = true
-            PQfinish(self.conn)
+            if state.queriesInLoop == 0, !state.isFinished {
+                state.isFinished = true
+                PQfinish(self.conn)
+            }
+        }
+    }
+
+    // MARK: - Driven by the I/O loop
+
+    /// The results read so far for the query in flight (owned by the I/O loop's entry).
+    struct QueryProgress {
+        /// The first error result, which wins: a multi-statement string stops at it.
+        fileprivate var error: OpaquePointer?
+        /// The last result otherwise.
+        fileprivate var last: OpaquePointer?
+    }
+
+    /// What the query in flight needs next.
+    enum QueryStep {
+        struct Wait {
+            let socket: Int32
+            /// The query is not fully sent yet: wait for writable (or readable) and flush.
+            let forWriting: Bool
+        }
+
+        case wait(Wait)
+        case done(Result<PostgresRows, any Error>)
+    }
+
+    /// I/O loop: sends the query without blocking.
+    func startQuery(_ query: PostgresQuery, _ progress: inout QueryProgress) -> QueryStep {
+        let isClosed = self.state.withLock { $0.isClosed }
+        guard !isClosed else {
+            return .done(.failure(PostgresError(code: .connectionLost, message: "the connection to \(self.hostAndPort) is closed")))
+        }
+        let sent = query.isMultiStatement ? PQsendQuery(self.conn, query.sql) : Self.sendParams(self.conn, query)
+        guard sent == 1 else {
+            return .done(.failure(makePostgresError(result: nil, conn: self.conn, hostAndPort: self.hostAndPort, connecting: false)))
+        }
+        return self.flush(&progress)
+    }
+
+    /// I/O loop: the socket became ready for the query in flight.
+    func continueQuery(_ progress: inout QueryProgress, flushing: Bool, readable: Bool) -> QueryStep {
+        if flushing {
+            // While sending, the server's replies must be read too, or both sides could wait on
+            // full buffers.
+            if readable { _ = PQconsumeInput(self.conn) }
+            return self.flush(&progress)
+        }
+        // 0 means connection trouble; PQgetResult then reports it as an error result.
+        _ = PQconsumeInput(self.conn)
+        return self.collect(&progress)
+    }
+
+    /// I/O loop: the loop stopped with this query in flight; its results are dropped.
+    func abandonQuery(_ progress: inout QueryProgress) {
+        PQclear(progress.error)
+        PQclear(progress.last)
+        progress = QueryProgress()
+    }
+
+    /// A query submitted by `execute` completed (or was refused): the loop no longer uses
+    /// the connection for it, and the status the pool reads is brought up to date.
+    func queryFinished() {
+        self.state.withLock { state in
+            state.queriesInLoop -= 1
+            guard state.queriesInLoop == 0, !state.isFinished else { return }
+            state.status = self.currentStatus()
+            if state.isClosed {
+                // `close()` was called meanwhile and left this to the last query.
+                state.isFinished = true
+                PQfinish(self.conn)
+            }
         }
     }
 
     // MARK: - Private
 
-    /// Before the first statement after sitting idle: reads whatever the server sent meanwhile
-    /// (without blocking; libpq's socket is non-blocking) and, when the server closed the
-    /// connection (restart, `pg_terminate_backend`), reconnects with the same parameters. Only
-    /// done at the start of a lease, when no transaction or session state can be lost.
-    private func reconnectIfBroken() throws {
-        // A terminated backend sends a FATAL error and then closes: the first read consumes
-        // the error, the second sees the end of the stream and marks the connection bad.
-        if PQconsumeInput(self.conn) == 1, PQconsumeInput(self.conn) == 1, PQstatus(self.conn) == CONNECTION_OK { return }
-        self.logger.info("postgres connection was closed by the server while idle; reconnecting", metadata: ["postgres.host": "\(self.hostAndPort)"])
-        PQreset(self.conn)
-        guard PQstatus(self.conn) == CONNECTION_OK else {
-            throw makePostgresError(result: nil, conn: self.conn, hostAndPort: self.hostAndPort, connecting: true)
+    private func flush(_ progress: inout QueryProgress) -> QueryStep {
+        switch PQflush(self.conn) {
+        case 0:
+            return self.collect(&progress)
+        case 1:
+            let socket = PQsocket(self.conn)
+            guard socket >= 0 else { return self.collect(&progress) }
+            return .wait(QueryStep.Wait(socket: socket, forWriting: true))
+        default:
+            // Sending failed: the connection is bad and PQgetResult reports why.
+            return self.collect(&progress)
         }
     }
 
-    private static func execParams(_ conn: OpaquePointer, _ query: PostgresQuery) -> OpaquePointer? {
+    /// Reads every result that is complete, as PQexec does: until PQgetResult returns NULL,
+    /// or stops at COPY (unsupported) or a lost connection.
+    private func collect(_ progress: inout QueryProgress) -> QueryStep {
+        while PQisBusy(self.conn) == 0 {
+            guard let result = PQgetResult(self.conn) else {
+                return .done(self.finish(&progress))
+            }
+            let status = PQresultStatus(result)
+            switch status {
+            case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
+                PQclear(progress.last)
+                progress.last = result
+            default:
+                if progress.error == nil {
+                    progress.error = result
+                } else {
+                    PQclear(result)
+                }
+            }
+            if status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH || PQstatus(self.conn) == CONNECTION_BAD {
+                return .done(self.finish(&progress))
+            }
+        }
+        let socket = PQsocket(self.conn)
+        guard socket >= 0 else {
+            // No socket to wait on (the connection was dropped): PQgetResult reports the error
+            // without waiting.
+            while let result = PQgetResult(self.conn) {
+                if progress.error == nil { progress.error = result } else { PQclear(result) }
+            }
+            return .done(self.finish(&progress))
+        }
+        return .wait(QueryStep.Wait(socket: socket, forWriting: false))
+    }
+
+    /// Turns the collected results into rows or an error, and frees them.
+    private func finish(_ progress: inout QueryProgress) -> Result<PostgresRows, any Error> {
+        defer { self.abandonQuery(&progress) }
+        if let error = progress.error {
+            return .failure(makePostgresError(result: error, conn: self.conn, hostAndPort: self.hostAndPort, connecting: false))
+        }
+        guard let result = progress.last else {
+            return .failure(makePostgresError(result: nil, conn: self.conn, hostAndPort: self.hostAndPort, connecting: false))
+        }
+        switch PQresultStatus(result) {
+        case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
+            // The connection is now stuck in COPY; `isReusable` is false, so it is discarded.
+            return .failure(PostgresError(code: .server, message: "COPY is not supported by this client"))
+        default:
+            return .success(Self.copyRows(result))
+        }
+    }
+
+    private func currentStatus() -> Status {
+        let transaction: Status.Transaction
+        switch PQtransactionStatus(self.conn) {
+        case PQTRANS_IDLE: transaction = .idle
+        case PQTRANS_INTRANS, PQTRANS_INERROR: transaction = .inTransaction
+        default: transaction = .other
+        }
+        let status = PQstatus(self.conn)
+        return Status(isOK: status == CONNECTION_OK, isBad: status == CONNECTION_BAD, transaction: transaction)
+    }
+
+    private static func sendParams(_ conn: OpaquePointer, _ query: PostgresQuery) -> Int32 {
         let count = query.binds.count
         let values = query.binds.map { $0.map { strdup($0) } ?? nil }
         defer { values.forEach { free($0) } }
@@ -187,7 +361,7 @@ final class LibpqConnection: @unchecked Sendable {
         // Text-format parameters (paramFormats nil) and text-format results (resultFormat 0).
         return valuePointers.withUnsafeBufferPointer { valueBuffer in
             types.withUnsafeBufferPointer { typeBuffer in
-                PQexecParams(
+                PQsendQueryParams(
                     conn,
                     query.sql,
                     Int32(count),

@@ -9,6 +9,9 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     public var sslMode: String?
     /// The most connections the pool opens at once.
     public var maxConnections: Int = 10
+    /// Threads that send queries and read results for all connections, without blocking
+    /// (like pgbench's `-j`). One keeps up with many connections on a small machine.
+    public var ioThreads: Int = 1
     /// How long `withConnection` waits for a free connection before `.poolTimeout`.
     public var acquireTimeout: Duration = .seconds(5)
     /// Seconds libpq waits when opening a connection (`connect_timeout`).

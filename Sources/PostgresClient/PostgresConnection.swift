@@ -1,5 +1,4 @@
 public import Logging
-import NIOPosix
 import Synchronization
 
 /// A connection leased from a `PostgresPool`, valid only inside the `withConnection` or
@@ -7,18 +6,16 @@ import Synchronization
 /// same session (and transaction).
 public final class PostgresConnection: Sendable {
     let underlying: LibpqConnection
-    private let threadPool: NIOThreadPool
     private let isLeased = Mutex(true)
     /// The pool's logger.
     public let logger: Logger
 
-    init(underlying: LibpqConnection, threadPool: NIOThreadPool, logger: Logger) {
+    init(underlying: LibpqConnection, logger: Logger) {
         self.underlying = underlying
-        self.threadPool = threadPool
         self.logger = logger
     }
 
-    /// Runs `query` (on the pool's I/O threads) and returns its rows.
+    /// Runs `query` (on the pool's I/O thread, without blocking) and returns its rows.
     ///
     /// A server error throws `PostgresError` with its SQLSTATE mapped to a `code`; a broken
     /// connection throws `.connectionLost`, and the pool then discards the connection.
@@ -30,13 +27,10 @@ public final class PostgresConnection: Sendable {
                 message: "a PostgresConnection was used after its withConnection/withTransaction closure returned"
             )
         }
+        // A cancelled task sends nothing; a query already sent runs to its end.
+        try Task.checkCancellation()
         self.logger.trace("postgres query", metadata: ["postgres.sql": "\(query.sql)"])
-        let underlying = self.underlying
-        do {
-            return try await self.threadPool.runIfActive { try underlying.execute(query) }
-        } catch is NIOThreadPoolError.ThreadPoolInactive {
-            throw PostgresError(code: .poolClosed, message: "the pool is closed")
-        }
+        return try await self.underlying.execute(query)
     }
 
     /// Runs `query` even when the current task is cancelled: for clean-up statements such as
@@ -46,16 +40,7 @@ public final class PostgresConnection: Sendable {
         guard self.isLeased.withLock({ $0 }) else {
             throw PostgresError(code: .connectionLost, message: "a PostgresConnection was used after its closure returned")
         }
-        let underlying = self.underlying
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PostgresRows, any Error>) in
-            self.threadPool.submit { state in
-                guard case .active = state else {
-                    continuation.resume(throwing: PostgresError(code: .poolClosed, message: "the pool is closed"))
-                    return
-                }
-                continuation.resume(with: Result { try underlying.execute(query) })
-            }
-        }
+        return try await self.underlying.execute(query)
     }
 
     /// Whether the session is inside a transaction block.

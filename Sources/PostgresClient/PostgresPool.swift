@@ -36,8 +36,10 @@ public struct PostgresPoolStatistics: Sendable, Hashable {
 /// connection that broke (server restart, terminated backend) is discarded when it comes
 /// back, and the next caller opens a fresh one.
 ///
-/// libpq blocks, so every libpq call runs on a dedicated `NIOThreadPool` with one thread per
-/// connection, never on Swift's cooperative pool.
+/// Queries run without blocking: `configuration.ioThreads` I/O threads (one by default) each
+/// multiplex their share of the connections over `poll()`, with libpq in non-blocking mode.
+/// Opening, reconnecting and closing connections block; those rare calls run on a small
+/// `NIOThreadPool`. Nothing blocks Swift's cooperative pool.
 ///
 /// Run it in a `ServiceGroup` (`run()` closes it at graceful shutdown), or call `close()`.
 public final class PostgresPool: Service, Sendable {
@@ -61,7 +63,13 @@ public final class PostgresPool: Service, Sendable {
 
     public let configuration: PostgresConfiguration
     private let logger: Logger
+    /// Runs the blocking libpq calls: opening, reconnecting and closing connections.
     private let threadPool: NIOThreadPool
+    /// Hosts the I/O loops, one thread each.
+    private let ioThreadPool: NIOThreadPool
+    private let ioLoops: [LibpqIOLoop]
+    /// New connections go to the I/O loops in turn.
+    private let nextIOLoop = Atomic<Int>(0)
     private let state: Mutex<State>
     private let idleGauge = Gauge(label: "postgres_pool_connections", dimensions: [("state", "idle")])
     private let inUseGauge = Gauge(label: "postgres_pool_connections", dimensions: [("state", "in_use")])
@@ -72,8 +80,14 @@ public final class PostgresPool: Service, Sendable {
         self.logger = logger
         let size = max(1, configuration.maxConnections)
         self.state = Mutex(State(machine: Machine(maxConnections: size)))
-        self.threadPool = NIOThreadPool(numberOfThreads: size)
+        // Opening connections is rare after warm-up; two threads open them in parallel.
+        self.threadPool = NIOThreadPool(numberOfThreads: min(size, 2))
         self.threadPool.start()
+        let ioThreads = max(1, configuration.ioThreads)
+        self.ioThreadPool = NIOThreadPool(numberOfThreads: ioThreads)
+        self.ioThreadPool.start()
+        self.ioLoops = (0..<ioThreads).map { _ in LibpqIOLoop() }
+        for loop in self.ioLoops { loop.start(on: self.ioThreadPool) }
     }
 
     deinit {
@@ -83,6 +97,8 @@ public final class PostgresPool: Service, Sendable {
             return !state.isThreadPoolShutDown
         }
         if mustShutDown {
+            for loop in self.ioLoops { loop.stopSoon() }
+            self.ioThreadPool.shutdownGracefully { _ in }
             self.threadPool.shutdownGracefully { _ in }
         }
     }
@@ -96,7 +112,8 @@ public final class PostgresPool: Service, Sendable {
     }
 
     /// Closes the pool: waiters fail with `.poolClosed`, new requests too; idle connections close
-    /// now, leased ones when their closure returns; then the I/O threads stop. Returns when all
+    /// now, leased ones when their closure returns (their queries keep running meanwhile); then
+    /// the I/O threads stop. Returns when all
     /// of that is done. Safe to call more than once.
     public func close() async {
         let (toClose, mustWait) = self.state.withLock { state -> ([LibpqConnection], Bool) in
@@ -131,6 +148,8 @@ public final class PostgresPool: Service, Sendable {
             return !state.isThreadPoolShutDown
         }
         if mustShutDown {
+            for loop in self.ioLoops { await loop.stop() }
+            try? await self.ioThreadPool.shutdownGracefully()
             try? await self.threadPool.shutdownGracefully()
         }
     }
@@ -144,7 +163,13 @@ public final class PostgresPool: Service, Sendable {
         _ body: (PostgresConnection) async throws -> R
     ) async throws -> R {
         let underlying = try await self.acquire()
-        let connection = PostgresConnection(underlying: underlying, threadPool: self.threadPool, logger: self.logger)
+        do {
+            try await self.reconnectIfBrokenAfterIdle(underlying)
+        } catch {
+            self.release(underlying)
+            throw error
+        }
+        let connection = PostgresConnection(underlying: underlying, logger: self.logger)
         let result: R
         do {
             result = try await body(connection)
@@ -247,8 +272,9 @@ public final class PostgresPool: Service, Sendable {
             do {
                 let configuration = self.configuration
                 let logger = self.logger
+                let loop = self.ioLoops[self.nextIOLoop.wrappingAdd(1, ordering: .relaxed).oldValue % self.ioLoops.count]
                 connection = try await self.threadPool.runIfActive {
-                    try LibpqConnection.connect(configuration: configuration, logger: logger)
+                    try LibpqConnection.connect(configuration: configuration, logger: logger, loop: loop)
                 }
             } catch {
                 let action = self.state.withLock { state in
@@ -276,6 +302,17 @@ public final class PostgresPool: Service, Sendable {
             }
             self.logger.debug("opened a postgres connection", metadata: ["postgres.host": "\(connection.hostAndPort)"])
             return connection
+        }
+    }
+
+    /// At the start of a lease after the connection sat idle: when the server closed it
+    /// meanwhile (restart, terminated backend), reconnects before the caller's first statement.
+    private func reconnectIfBrokenAfterIdle(_ connection: LibpqConnection) async throws {
+        guard connection.isBrokenAfterIdle() else { return }
+        do {
+            try await self.threadPool.runIfActive { try connection.reset() }
+        } catch is NIOThreadPoolError.ThreadPoolInactive {
+            throw PostgresError(code: .poolClosed, message: "the pool is closed")
         }
     }
 
