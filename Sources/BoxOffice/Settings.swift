@@ -5,6 +5,13 @@ public import Foundation
 public struct BoxOfficeSettings: Sendable {
     /// How long a seat hold lasts.
     public var holdTTL: Duration = .seconds(480)
+    /// Seats one person may hold for one showtime, across all their holds.
+    public var maxSeatsPerUser = 10
+    /// How much one extension adds to a hold, and how many a hold may have.
+    public var holdExtension: Duration = .seconds(120)
+    public var maxHoldExtensions = 2
+    /// Hold attempts one person may make per second before 429.
+    public var holdAttemptsPerSecond = 10
     /// Days and time slots are taken in this zone.
     public var timeZone: TimeZone = TimeZone(identifier: "Europe/Berlin")!
     /// Where poster images are stored.

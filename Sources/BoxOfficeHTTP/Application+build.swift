@@ -59,6 +59,9 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
     MetricsController(registry: dependencies.metrics).addRoutes(to: router)
     OpenAPIController(path: settings.openAPIPath).addRoutes(to: router)
     // Feature controllers: one line each.
+    AccountsController(dependencies: dependencies).addRoutes(to: router)
+    CatalogueController(dependencies).addRoutes(to: router)
+    SchedulingRoutes.add(to: router, dependencies)
     return router
 }
 

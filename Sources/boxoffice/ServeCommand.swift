@@ -76,6 +76,10 @@ struct ServeCommand: AsyncParsableCommand {
             } catch {
                 throw StartupError("cannot reach Redis at \(redisConfiguration.address) (\(error)); start it (scripts/run services) or set BOXOFFICE_REDIS_URL")
             }
+            if let email = domainSettings.adminEmail, let password = domainSettings.adminPassword {
+                let outcome = try await ensureAdmin(email: email, password: password, postgres: postgres, settings: domainSettings)
+                logger.info("\(outcome)")
+            }
         } catch {
             await postgres.close()
             await redisClient.close()

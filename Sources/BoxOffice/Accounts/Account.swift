@@ -1,0 +1,71 @@
+public import Foundation
+
+/// A person who can sign in, as the API shows them (never with their password hash).
+public struct Account: Sendable, Equatable, Codable {
+    public var id: UUID
+    public var email: String
+    public var name: String
+    public var role: Role
+    public var createdAt: Date
+
+    public init(id: UUID, email: String, name: String, role: Role, createdAt: Date) {
+        self.id = id
+        self.email = email
+        self.name = name
+        self.role = role
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, email, name, role
+        case createdAt = "created_at"
+    }
+}
+
+/// The rules for what people type when they sign up or sign in.
+public enum AccountRules {
+    /// bcrypt reads at most 72 bytes; longer passwords would be silently truncated.
+    public static let maximumPasswordBytes = 72
+    public static let maximumNameLength = 200
+    public static let maximumEmailLength = 254
+
+    /// Trimmed and lowercased, so that one address is one account however it is typed.
+    public static func normalizedEmail(_ email: String) -> String {
+        email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    }
+
+    /// A sanity check, not RFC 5322: one `@`, something before it, a dotted domain after it,
+    /// no spaces or control characters.
+    public static func isPlausibleEmail(_ email: String) -> Bool {
+        guard email.utf8.count <= maximumEmailLength,
+              !email.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F })
+        else { return false }
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty else { return false }
+        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty }
+    }
+
+    /// Checks email, password and name of a new account; the email must already be normalized.
+    public static func checkNewAccount(
+        email: String, password: String, name: String, minimumPasswordLength: Int, into validator: inout Validator
+    ) {
+        validator.check(isPlausibleEmail(email), "email", "must be an email address such as name@example.com")
+        checkPassword(password, minimumLength: minimumPasswordLength, into: &validator)
+        checkName(name, into: &validator)
+    }
+
+    public static func checkPassword(_ password: String, minimumLength: Int, into validator: inout Validator) {
+        validator.check(password.count >= minimumLength, "password", "must be at least \(minimumLength) characters long")
+        validator.check(password.utf8.count <= maximumPasswordBytes, "password", "must be at most \(maximumPasswordBytes) bytes long")
+        // bcrypt reads a C string: everything after a NUL would be ignored.
+        validator.check(!password.unicodeScalars.contains("\0"), "password", "must not contain NUL characters")
+    }
+
+    /// The name must already be trimmed. Counted in Unicode scalars, as PostgreSQL's length() does.
+    public static func checkName(_ name: String, into validator: inout Validator) {
+        let length = name.unicodeScalars.count
+        validator.check(length >= 1 && length <= maximumNameLength, "name", "must be 1 to \(maximumNameLength) characters long")
+        validator.check(!name.unicodeScalars.contains("\0"), "name", "must not contain NUL characters")
+    }
+}

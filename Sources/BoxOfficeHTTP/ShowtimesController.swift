@@ -1,0 +1,60 @@
+public import BoxOffice
+public import Foundation
+public import Hummingbird
+
+/// Showtimes: admins schedule, move and cancel them; anyone reads the programme.
+public struct ShowtimesController: Sendable {
+    let showtimes: ShowtimeStore
+    /// The zone whose calendar days `?date=` names.
+    let timeZone: TimeZone
+
+    public init(showtimes: ShowtimeStore, timeZone: TimeZone) {
+        self.showtimes = showtimes
+        self.timeZone = timeZone
+    }
+
+    public func addRoutes(to router: Router<AppRequestContext>) {
+        /// Schedules a showtime with a price per seat category: 201, or 409 `showtime_overlap`.
+        router.post("/admin/showtimes") { request, context in
+            _ = try context.requireAdmin()
+            let input = try await request.decode(as: ShowtimeInput.self, context: context)
+            return EditedResponse(status: .created, response: SchedulingJSON(try await showtimes.create(input)))
+        }
+        /// Moves a showtime and/or replaces its prices or currency.
+        router.put("/admin/showtimes/:id") { request, context in
+            _ = try context.requireAdmin()
+            let id = try SchedulingQuery.id(context, "Showtime")
+            let change = try await request.decode(as: ShowtimeChange.self, context: context)
+            return SchedulingJSON(try await showtimes.update(id, change))
+        }
+        /// Cancels a showtime: 200 with status `cancelled`.
+        router.post("/admin/showtimes/:id/cancel") { _, context in
+            _ = try context.requireAdmin()
+            return SchedulingJSON(try await showtimes.cancel(try SchedulingQuery.id(context, "Showtime")))
+        }
+        /// The day's scheduled showtimes (`?date=` in the cinema's zone, default today), by start.
+        router.get("/showtimes") { request, context in
+            SchedulingJSON(try await showtimes.list(try filter(request)))
+        }
+        /// One showtime with its capacity; cancelled ones too, with their status.
+        router.get("/showtimes/:id") { _, context in
+            SchedulingJSON(try await showtimes.get(try SchedulingQuery.id(context, "Showtime")))
+        }
+    }
+
+    func filter(_ request: Request) throws(BoxOfficeError) -> ShowtimeFilter {
+        let page = try SchedulingQuery.page(request)
+        var validator = Validator()
+        let date = request.uri.queryParameters["date"].map(String.init) ?? SchedulingTime.today(in: timeZone)
+        let day = SchedulingTime.dayBounds(date, in: timeZone)
+        validator.check(day != nil, "date", "must be a day as YYYY-MM-DD.")
+        let genre = SchedulingQuery.integer(request, "genre", &validator)
+        let movie = SchedulingQuery.integer(request, "movie_id", &validator)
+        let hall = SchedulingQuery.integer(request, "hall_id", &validator)
+        try validator.validate()
+        return ShowtimeFilter(
+            from: day!.start, to: day!.end, genreID: genre, movieID: movie, hallID: hall,
+            limit: page.limit, offset: page.offset
+        )
+    }
+}
