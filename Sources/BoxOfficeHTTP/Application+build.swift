@@ -13,19 +13,28 @@ public struct AppDependencies: Sendable {
     public var metrics: PrometheusCollectorRegistry
     public var tokens: AccessTokens
     public var settings: BoxOfficeSettings
+    public var holds: HoldService
+    /// Fans availability deltas out to this instance's live clients.
+    public var broadcaster: AvailabilityBroadcaster
+    public var logger: Logger
 
     public init(
         redis: RedisClient,
         postgres: PostgresPool,
         metrics: PrometheusCollectorRegistry,
         tokens: AccessTokens,
-        settings: BoxOfficeSettings
+        settings: BoxOfficeSettings,
+        scripts: HoldScripts,
+        logger: Logger
     ) {
         self.redis = redis
         self.postgres = postgres
         self.metrics = metrics
         self.tokens = tokens
         self.settings = settings
+        self.holds = HoldService(redis: redis, postgres: postgres, scripts: scripts, settings: settings, logger: logger)
+        self.broadcaster = AvailabilityBroadcaster(redis: redis, logger: logger)
+        self.logger = logger
     }
 }
 
@@ -61,6 +70,7 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
     // Feature controllers: one line each.
     AccountsController(dependencies: dependencies).addRoutes(to: router)
     CatalogueController(dependencies).addRoutes(to: router)
+    HoldsController(holds: dependencies.holds, broadcaster: dependencies.broadcaster).addRoutes(to: router)
     SchedulingRoutes.add(to: router, dependencies)
     return router
 }
@@ -76,6 +86,12 @@ public func buildApplication(
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "BoxOffice"),
         logger: logger
     )
-    app.addServices(dependencies.postgres, dependencies.redis)
+    // Services stop in reverse order: the workers before the clients they use.
+    app.addServices(
+        dependencies.postgres,
+        dependencies.redis,
+        dependencies.broadcaster,
+        HoldExpiryWorker(redis: dependencies.redis, store: dependencies.holds.store, logger: dependencies.logger)
+    )
     return app
 }

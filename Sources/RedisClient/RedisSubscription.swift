@@ -127,7 +127,11 @@ extension RedisClient {
                 }
                 .connect(to: configuration).get()
         } catch {
-            throw RedisError(.unavailable, "cannot connect to Redis at \(configuration.address): \(error)")
+            let failure = RedisError(.unavailable, "cannot connect to Redis at \(configuration.address): \(error)")
+            // No handler will ever complete these: end them here.
+            subscribed.fail(failure)
+            continuation.finish(throwing: failure)
+            throw failure
         }
         do {
             var outbound = channel.allocator.buffer(capacity: 256)

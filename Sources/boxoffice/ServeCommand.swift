@@ -31,6 +31,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("time-zone"), help: "The cinema's time zone, for days and time slots (env BOXOFFICE_TIMEZONE, default Europe/Berlin).")
     var timeZone: String?
 
+    @Option(name: .customLong("lua-dir"), help: "The repository's lua/ folder with the Redis scripts (env BOXOFFICE_LUA_DIR, default lua).")
+    var luaDirectory: String?
+
     @Option(name: .customLong("poster-dir"), help: "Where poster images are stored (env BOXOFFICE_POSTER_DIR, default .data/dev/posters).")
     var posterDirectory: String?
 
@@ -67,6 +70,12 @@ struct ServeCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
+        let scripts: HoldScripts
+        do {
+            scripts = try HoldScripts(directory: requiredSetting(luaDirectory, "BOXOFFICE_LUA_DIR") ?? "lua")
+        } catch {
+            throw StartupError(error.message)
+        }
         let postgres = PostgresPool(configuration: postgresConfiguration, logger: logger)
         let redisClient = RedisClient(configuration: redisConfiguration, logger: logger)
         do {
@@ -76,6 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
             } catch {
                 throw StartupError("cannot reach Redis at \(redisConfiguration.address) (\(error)); start it (scripts/run services) or set BOXOFFICE_REDIS_URL")
             }
+            try await redisClient.load(scripts.all)
             if let email = domainSettings.adminEmail, let password = domainSettings.adminPassword {
                 let outcome = try await ensureAdmin(email: email, password: password, postgres: postgres, settings: domainSettings)
                 logger.info("\(outcome)")
@@ -92,7 +102,9 @@ struct ServeCommand: AsyncParsableCommand {
                 postgres: postgres,
                 metrics: registry,
                 tokens: await AccessTokens(secret: secret),
-                settings: domainSettings
+                settings: domainSettings,
+                scripts: scripts,
+                logger: logger
             ),
             settings: settings,
             logger: logger

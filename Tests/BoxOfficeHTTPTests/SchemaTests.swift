@@ -63,8 +63,8 @@ import Testing
                 INSERT INTO movies (title, duration_minutes) VALUES ('Dune', 155);
                 INSERT INTO halls (name) VALUES ('Hall 1');
                 INSERT INTO seats (hall_id, row_label, row_index, number, position, x, y) VALUES (1, 'A', 0, 1, 0, 0, 0);
-                INSERT INTO showtimes (movie_id, hall_id, starts_at, ends_at)
-                  VALUES (1, 1, '2033-05-18 18:00Z', '2033-05-18 21:00Z');
+                INSERT INTO showtimes (id, movie_id, hall_id, starts_at, ends_at) OVERRIDING SYSTEM VALUE
+                  VALUES (1, 1, 1, '2033-05-18 18:00Z', '2033-05-18 21:00Z');
                 INSERT INTO showtime_seats (showtime_id, seat_id) VALUES (1, 1);
                 INSERT INTO bookings (id, user_id, showtime_id, hold_id, amount_minor, currency) VALUES
                   ('10000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000001', 1, 'h1', 900, 'EUR'),

@@ -67,6 +67,10 @@ enum TestServices {
             if migrated {
                 let pool = PostgresPool(configuration: configuration, logger: Logger(label: "test.pg"))
                 _ = try await Migrator(directory: migrationsDirectory).migrate(on: pool, logger: Logger(label: "test.migrate"))
+                // Every test database would number its showtimes from 1, and their Redis keys
+                // (bo:{st:<id>}:…) would meet on the shared test Redis: start each elsewhere.
+                let firstShowtimeID = Int.random(in: 1_000_000...1_000_000_000_000)
+                try await pool.query(PostgresQuery(unsafeSQL: "ALTER TABLE showtimes ALTER COLUMN id RESTART WITH \(firstShowtimeID)"))
                 await pool.close()
             }
             let result = try await body(configuration)
@@ -84,18 +88,22 @@ enum TestServices {
     static func withDependencies<R: Sendable>(
         postgres: PostgresConfiguration,
         redis: RedisConfiguration? = nil,
+        configure: (inout BoxOfficeSettings) -> Void = { _ in },
         _ body: (AppDependencies) async throws -> R
     ) async throws -> R {
         var settings = BoxOfficeSettings()
         settings.bcryptCost = 4  // fast hashing: tests sign in often
         settings.posterDirectory = FileManager.default.temporaryDirectory
             .appendingPathComponent("boxoffice-posters-\(UUID().uuidString)").path
+        configure(&settings)
         let dependencies = AppDependencies(
             redis: RedisClient(configuration: try redis ?? redisConfiguration(), logger: Logger(label: "test.redis")),
             postgres: PostgresPool(configuration: postgres, logger: Logger(label: "test.pg")),
             metrics: metrics,
             tokens: await AccessTokens(secret: "test-secret-test-secret-test-secret-0123"),
-            settings: settings
+            settings: settings,
+            scripts: try HoldScripts(directory: repositoryRoot + "/lua"),
+            logger: Logger(label: "test")
         )
         do {
             let result = try await body(dependencies)
@@ -116,11 +124,15 @@ struct TestApp: Sendable {
     let dependencies: AppDependencies
 
     /// Runs `body` against an application of its own (fresh database, real Redis).
-    static func run(_ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
+    static func run(
+        _ framework: TestingSetup = .router,
+        configure: @escaping (inout BoxOfficeSettings) -> Void = { _ in },
+        _ body: @escaping @Sendable (TestApp) async throws -> Void
+    ) async throws {
         try await TestServices.withDatabase { configuration in
-            try await TestServices.withDependencies(postgres: configuration) { dependencies in
+            try await TestServices.withDependencies(postgres: configuration, configure: configure) { dependencies in
                 let app = buildApplication(dependencies, settings: TestServices.serverSettings, logger: Logger(label: "test"))
-                try await app.test(.router) { client in
+                try await app.test(framework) { client in
                     try await body(TestApp(client: client, dependencies: dependencies))
                 }
             }

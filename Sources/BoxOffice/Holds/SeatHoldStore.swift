@@ -14,7 +14,8 @@ public struct ShowtimeKeys: Sendable, Hashable {
 
     public var seatPrefix: String { prefix + "seat:" }
     public func seat(_ seatID: Int) -> String { seatPrefix + String(seatID) }
-    public func hold(_ holdID: String) -> String { prefix + "hold:" + holdID }
+    public var holdPrefix: String { prefix + "hold:" }
+    public func hold(_ holdID: String) -> String { holdPrefix + holdID }
     public var expiry: String { prefix + "expiry" }
     public var sold: String { prefix + "sold" }
     public var version: String { prefix + "version" }
@@ -29,6 +30,8 @@ public struct HoldScripts: Sendable {
     public let extend: RedisScript
     public let confirm: RedisScript
     public let loadSold: RedisScript
+    public let seatMap: RedisScript
+    public let unsell: RedisScript
 
     /// Reads the scripts from `directory` (the repository's `lua/`).
     public init(directory: String) throws(BoxOfficeError) {
@@ -45,9 +48,11 @@ public struct HoldScripts: Sendable {
         extend = try read("extend")
         confirm = try read("confirm")
         loadSold = try read("load-sold")
+        seatMap = try read("seat-map")
+        unsell = try read("unsell")
     }
 
-    public var all: [RedisScript] { [hold, release, extend, confirm, loadSold] }
+    public var all: [RedisScript] { [hold, release, extend, confirm, loadSold, seatMap, unsell] }
 }
 
 /// Seat holds in Redis: each operation is one atomic script.
@@ -177,6 +182,82 @@ public struct SeatHoldStore: Sendable {
             scripts.loadSold,
             keys: [keys.sold, keys.version],
             arguments: soldSeatIDs.map(String.init)
+        )
+        return try Self.int(try Self.parts(reply), 1)
+    }
+
+    /// What one atomic read of a showtime's availability saw.
+    public enum AvailabilityRead: Sendable, Equatable {
+        case seats(Availability)
+        /// The caller's rendering of this version is still right for the viewer (who holds nothing).
+        case unchanged(version: Int)
+        /// The sold cache must be loaded from PostgreSQL first (`loadSold`).
+        case soldNotLoaded
+    }
+
+    public struct Availability: Sendable, Equatable {
+        public var version: Int
+        public var sold: Set<Int>
+        public var held: Set<Int>
+        /// The held seats whose hold belongs to the viewer.
+        public var heldByViewer: Set<Int>
+    }
+
+    /// Reads version, sold and held seats of `seatIDs` at one instant; changes nothing.
+    /// With `knownVersion`, answers `.unchanged` cheaply when nothing differs for the viewer.
+    public func availability(
+        showtimeID: Int, seatIDs: [Int], viewer: UUID?, knownVersion: Int? = nil
+    ) async throws -> AvailabilityRead {
+        let keys = ShowtimeKeys(showtimeID: showtimeID)
+        let reply = try await redis.evaluate(
+            scripts.seatMap,
+            keys: [keys.version, keys.sold, keys.userSeatCounts],
+            arguments: [keys.seatPrefix, keys.holdPrefix, viewer?.uuidString ?? "", knownVersion.map(String.init) ?? ""]
+                + seatIDs.map(String.init)
+        )
+        let parts = try Self.parts(reply)
+        let version = try Self.int(parts, 0)
+        switch try Self.int(parts, 1) {
+        case 0: return .soldNotLoaded
+        case 2: return .unchanged(version: version)
+        default:
+            guard parts.count == 5 else { throw RedisError(.unexpectedReply, "seat-map answered \(reply)") }
+            func ids(_ index: Int) -> Set<Int> {
+                Set(parts[index].array?.compactMap { $0.string.flatMap(Int.init) } ?? [])
+            }
+            return .seats(Availability(version: version, sold: ids(2), held: ids(3), heldByViewer: ids(4)))
+        }
+    }
+
+    /// A hold as Redis records it.
+    public struct HoldRecord: Sendable, Equatable {
+        public var owner: UUID
+        public var seatIDs: [Int]
+        public var expiresAt: Date
+        public var extensionsUsed: Int
+    }
+
+    /// The hold's record, or nil when there is none (never was, released, confirmed, or long expired).
+    public func record(showtimeID: Int, holdID: String) async throws -> HoldRecord? {
+        let reply = try await redis.send(RedisCommand<RedisReply>(
+            ["HMGET", ShowtimeKeys(showtimeID: showtimeID).hold(holdID), "owner", "seats", "expires_at", "extensions"]
+        ))
+        guard let fields = reply.array, fields.count == 4, let owner = fields[0].string.flatMap(UUID.init(uuidString:)),
+              let expires = fields[2].integer else { return nil }
+        return HoldRecord(
+            owner: owner,
+            seatIDs: (fields[1].string ?? "").split(separator: ",").compactMap { Int($0) },
+            expiresAt: Self.date(milliseconds: expires),
+            extensionsUsed: fields[3].integer ?? 0
+        )
+    }
+
+    /// After PostgreSQL committed a cancellation: the seats leave the sold cache; the version after.
+    @discardableResult
+    public func unsell(showtimeID: Int, seatIDs: [Int]) async throws -> Int {
+        let keys = ShowtimeKeys(showtimeID: showtimeID)
+        let reply = try await redis.evaluate(
+            scripts.unsell, keys: [keys.sold, keys.version], arguments: [keys.events] + seatIDs.map(String.init)
         )
         return try Self.int(try Self.parts(reply), 1)
     }

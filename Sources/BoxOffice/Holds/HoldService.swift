@@ -1,0 +1,369 @@
+public import Foundation
+public import Logging
+public import PostgresClient
+public import RedisClient
+
+/// What a person asks to hold.
+public enum HoldRequest: Sendable, Equatable {
+    case seats([Int])
+    /// The server picks `count` adjacent seats, best first.
+    case bestAvailable(count: Int, category: String?)
+}
+
+/// A live hold with its seats priced.
+public struct SeatHold: Sendable, Equatable {
+    public var id: String
+    public var showtimeID: Int
+    public var owner: UUID
+    public var seats: [ShowtimeLayout.Seat]
+    public var currency: String
+    public var expiresAt: Date
+    public var extensionsUsed: Int
+    public var extensionsLeft: Int
+
+    public var total: Int { seats.reduce(0) { $0 + $1.price } }
+}
+
+/// A showtime's seats with their statuses, as a seat map draws them.
+public struct SeatMap: Sendable {
+    public enum Status: String, Sendable {
+        case available, held, sold
+        case heldByYou = "held_by_you"
+    }
+
+    public var layout: ShowtimeLayout
+    /// The availability version (the ETag); nil when degraded.
+    public var version: Int?
+    /// Read from PostgreSQL because Redis is unavailable: sold seats only, holds unknown.
+    public var isDegraded: Bool
+    /// One per seat of `layout.seats`, in the same order.
+    public var statuses: [Status]
+}
+
+/// Seat holds: the rules around the Redis scripts. The hot paths touch Redis only (plus the
+/// process's layout cache); PostgreSQL is read when a showtime's sold cache must be rebuilt.
+public struct HoldService: Sendable {
+    public let store: SeatHoldStore
+    public let layouts: ShowtimeLayoutCache
+    let postgres: PostgresPool
+    let redis: RedisClient
+    let settings: BoxOfficeSettings
+    let logger: Logger
+
+    /// Counts one person's hold attempts in the current one-second window.
+    static let countAttempt = RedisScript(name: "hold-attempts", source: """
+        local count = redis.call('INCR', KEYS[1])
+        if count == 1 then redis.call('PEXPIRE', KEYS[1], 1000) end
+        return count
+        """)
+
+    public init(
+        redis: RedisClient, postgres: PostgresPool, scripts: HoldScripts, settings: BoxOfficeSettings, logger: Logger
+    ) {
+        self.store = SeatHoldStore(redis: redis, scripts: scripts)
+        self.layouts = ShowtimeLayoutCache(postgres: postgres)
+        self.postgres = postgres
+        self.redis = redis
+        self.settings = settings
+        self.logger = logger
+    }
+
+    // MARK: - Holding
+
+    /// Holds the requested seats (or the best block) for `owner`, all or nothing.
+    public func hold(showtimeID: Int, by owner: UUID, _ request: HoldRequest) async throws -> SeatHold {
+        try await checkAttemptRate(of: owner)
+        let layout = try await layouts.layout(for: showtimeID)
+        try Self.checkOnSale(layout)
+        let limit = settings.maxSeatsPerUser
+        switch request {
+        case .seats(let seatIDs):
+            try Self.validate(seatIDs: seatIDs, in: layout, limit: limit)
+            return try await take(seatIDs, of: layout, for: owner)
+        case .bestAvailable(let count, let category):
+            var errors: [BoxOfficeError.FieldError] = []
+            if !(1...limit).contains(count) {
+                errors.append(.init(field: "count", message: "must be 1 to \(limit)."))
+            }
+            if let category, !layout.seats.contains(where: { $0.category == category }) {
+                errors.append(.init(field: "category", message: "this showtime has no '\(category)' seats."))
+            }
+            if !errors.isEmpty { throw BoxOfficeError.validation(errors) }
+            return try await takeBest(count: count, category: category, of: layout, for: owner)
+        }
+    }
+
+    /// Takes exactly these seats; 409 naming every one that is sold or held.
+    private func take(_ seatIDs: [Int], of layout: ShowtimeLayout, for owner: UUID) async throws -> SeatHold {
+        switch try await attempt(seatIDs, of: layout, for: owner) {
+        case .success(let hold): return hold
+        case .failure(let taken): throw Self.seatsTaken(taken, layout)
+        }
+    }
+
+    /// Picks the best free block and takes it. The take is atomic; should another request win
+    /// some of the picked seats first, those count as taken and the next best block is tried.
+    private func takeBest(count: Int, category: String?, of layout: ShowtimeLayout, for owner: UUID) async throws -> SeatHold {
+        var unavailable = try await unavailableSeats(of: layout)
+        let picker = layout.bestAvailable
+        for _ in 0..<5 {
+            guard let block = picker.pick(count: count, category: category, isFree: { !unavailable.contains($0) }) else { break }
+            switch try await attempt(block, of: layout, for: owner) {
+            case .success(let hold): return hold
+            case .failure(let taken): unavailable.formUnion(taken)
+            }
+        }
+        let kind = category.map { " \($0)" } ?? ""
+        throw BoxOfficeError(
+            .conflict, code: "no_block_available",
+            message: "No \(count) adjacent\(kind) seats are free in one row; try fewer seats or pick them yourself.",
+            details: ["count": .int(count)]
+        )
+    }
+
+    private enum Attempt {
+        case success(SeatHold)
+        case failure(taken: [Int])
+    }
+
+    /// One run of the hold script (after loading the sold cache, if Redis lacks it).
+    private func attempt(_ seatIDs: [Int], of layout: ShowtimeLayout, for owner: UUID) async throws -> Attempt {
+        let holdID = HoldID.make(showtimeID: layout.showtimeID)
+        let ttl = settings.holdTTL
+        // The expiry worker's index; marking before the hold exists is harmless, and doing it
+        // alongside the hold costs no extra round trip of waiting.
+        async let marked: Void = store.markActive(showtimeID: layout.showtimeID, until: Date() + ttl.timeInterval)
+        var outcome = try await store.hold(
+            showtimeID: layout.showtimeID, holdID: holdID, owner: owner, seatIDs: seatIDs, ttl: ttl,
+            perUserLimit: settings.maxSeatsPerUser
+        )
+        if outcome == .soldNotLoaded {
+            try await loadSoldCache(layout.showtimeID)
+            outcome = try await store.hold(
+                showtimeID: layout.showtimeID, holdID: holdID, owner: owner, seatIDs: seatIDs, ttl: ttl,
+                perUserLimit: settings.maxSeatsPerUser
+            )
+        }
+        try await marked
+        switch outcome {
+        case .held(_, let expiresAt):
+            return .success(SeatHold(
+                id: holdID, showtimeID: layout.showtimeID, owner: owner, seats: seatIDs.compactMap(layout.seat),
+                currency: layout.currency, expiresAt: expiresAt, extensionsUsed: 0, extensionsLeft: settings.maxHoldExtensions
+            ))
+        case .taken(let seats):
+            return .failure(taken: seats)
+        case .limitReached(let heldNow):
+            throw BoxOfficeError(
+                .validation, code: "seat_limit",
+                message: "You already hold \(heldNow) seats for this showtime; one person may hold at most \(settings.maxSeatsPerUser).",
+                details: ["held_now": .int(heldNow), "limit": .int(settings.maxSeatsPerUser)]
+            )
+        case .soldNotLoaded:
+            throw RedisError(.unexpectedReply, "the sold cache of showtime \(layout.showtimeID) did not load")
+        }
+    }
+
+    // MARK: - One hold
+
+    /// The owner's hold; 404 for anyone else and for unknown ids, 410 once it expired.
+    public func hold(id: String, for owner: UUID) async throws -> SeatHold {
+        let (showtimeID, record) = try await ownedRecord(id: id, owner: owner)
+        guard record.expiresAt > Date() else { throw Self.holdExpired }
+        let layout = try await layouts.layout(for: showtimeID)
+        return SeatHold(
+            id: id, showtimeID: showtimeID, owner: owner, seats: record.seatIDs.compactMap(layout.seat),
+            currency: layout.currency, expiresAt: record.expiresAt, extensionsUsed: record.extensionsUsed,
+            extensionsLeft: max(0, settings.maxHoldExtensions - record.extensionsUsed)
+        )
+    }
+
+    /// Adds `settings.holdExtension` to a live hold, a bounded number of times.
+    public func extend(id: String, for owner: UUID) async throws -> SeatHold {
+        let (showtimeID, _) = try await ownedRecord(id: id, owner: owner)
+        switch try await store.extend(
+            showtimeID: showtimeID, holdID: id, owner: owner, by: settings.holdExtension,
+            maximumExtensions: settings.maxHoldExtensions
+        ) {
+        case .extended(let expiresAt, _):
+            try await store.markActive(showtimeID: showtimeID, until: expiresAt)
+            return try await hold(id: id, for: owner)
+        case .gone: throw Self.holdExpired
+        case .notOwner: throw Self.holdNotFound
+        case .limitReached:
+            throw BoxOfficeError(
+                .conflict, code: "extension_limit",
+                message: "This hold was already extended \(settings.maxHoldExtensions) times; check out or hold again."
+            )
+        }
+    }
+
+    /// Releases the owner's hold; its seats are free at once.
+    public func release(id: String, for owner: UUID) async throws {
+        guard let showtimeID = HoldID.showtimeID(of: id) else { throw Self.holdNotFound }
+        switch try await store.release(showtimeID: showtimeID, holdID: id, owner: owner) {
+        case .released: return
+        case .gone, .notOwner: throw Self.holdNotFound
+        }
+    }
+
+    private func ownedRecord(id: String, owner: UUID) async throws -> (Int, SeatHoldStore.HoldRecord) {
+        guard let showtimeID = HoldID.showtimeID(of: id),
+              let record = try await store.record(showtimeID: showtimeID, holdID: id),
+              record.owner == owner else { throw Self.holdNotFound }
+        return (showtimeID, record)
+    }
+
+    // MARK: - Seat maps
+
+    /// The current version, for `If-None-Match`: one Redis read.
+    public func version(showtimeID: Int) async throws -> Int {
+        try await store.version(showtimeID: showtimeID)
+    }
+
+    /// Every seat with its status for `viewer`; `.unchanged` when the caller's rendering of
+    /// `knownVersion` is still right for them. Without Redis, a degraded map from PostgreSQL.
+    public func seatMap(showtimeID: Int, viewer: UUID?, knownVersion: Int? = nil) async throws -> SeatMapRead {
+        let layout = try await layouts.layout(for: showtimeID)
+        do {
+            var read = try await store.availability(
+                showtimeID: showtimeID, seatIDs: layout.seatIDs, viewer: viewer, knownVersion: knownVersion
+            )
+            if read == .soldNotLoaded {
+                try await loadSoldCache(showtimeID)
+                read = try await store.availability(showtimeID: showtimeID, seatIDs: layout.seatIDs, viewer: viewer)
+            }
+            switch read {
+            case .unchanged(let version):
+                return .unchanged(version: version)
+            case .seats(let availability):
+                let statuses = layout.seats.map { seat -> SeatMap.Status in
+                    if availability.sold.contains(seat.id) { return .sold }
+                    if availability.heldByViewer.contains(seat.id) { return .heldByYou }
+                    return availability.held.contains(seat.id) ? .held : .available
+                }
+                return .map(SeatMap(layout: layout, version: availability.version, isDegraded: false, statuses: statuses))
+            case .soldNotLoaded:
+                throw RedisError(.unexpectedReply, "the sold cache of showtime \(showtimeID) did not load")
+            }
+        } catch let error as RedisError where error.code == .unavailable || error.code == .connectionClosed || error.code == .timeout {
+            logger.debug("seat map from PostgreSQL while Redis is unavailable", metadata: ["error": "\(error)"])
+            let sold = try await soldSeats(showtimeID)
+            return .map(SeatMap(
+                layout: layout, version: nil, isDegraded: true,
+                statuses: layout.seats.map { sold.contains($0.id) ? .sold : .available }
+            ))
+        }
+    }
+
+    public enum SeatMapRead: Sendable {
+        case unchanged(version: Int)
+        case map(SeatMap)
+    }
+
+    // MARK: - Helpers
+
+    /// Fills Redis' sold cache from PostgreSQL (first use, or after Redis lost its data).
+    func loadSoldCache(_ showtimeID: Int) async throws {
+        try await store.loadSold(showtimeID: showtimeID, soldSeatIDs: Array(try await soldSeats(showtimeID)))
+    }
+
+    private func soldSeats(_ showtimeID: Int) async throws -> Set<Int> {
+        let rows = try await postgres.query(
+            "SELECT seat_id FROM showtime_seats WHERE showtime_id = \(showtimeID) AND status = 'sold'"
+        )
+        return Set(try rows.map { try $0.decode(Int.self, column: "seat_id") })
+    }
+
+    private func unavailableSeats(of layout: ShowtimeLayout) async throws -> Set<Int> {
+        var read = try await store.availability(showtimeID: layout.showtimeID, seatIDs: layout.seatIDs, viewer: nil)
+        if read == .soldNotLoaded {
+            try await loadSoldCache(layout.showtimeID)
+            read = try await store.availability(showtimeID: layout.showtimeID, seatIDs: layout.seatIDs, viewer: nil)
+        }
+        guard case .seats(let availability) = read else { return [] }
+        return availability.sold.union(availability.held)
+    }
+
+    private func checkAttemptRate(of owner: UUID) async throws {
+        let count = try await redis.evaluate(Self.countAttempt, keys: ["bo:hold-attempts:" + owner.uuidString]).integer ?? 0
+        guard count <= settings.holdAttemptsPerSecond else {
+            throw BoxOfficeError(
+                .tooManyRequests(retryAfterSeconds: 1), code: "too_many_hold_attempts",
+                message: "Too many hold attempts; wait a second and try again."
+            )
+        }
+    }
+
+    static func checkOnSale(_ layout: ShowtimeLayout) throws(BoxOfficeError) {
+        if layout.isCancelled {
+            throw BoxOfficeError(.gone, code: "showtime_cancelled", message: "This showtime was cancelled.")
+        }
+        if layout.startsAt <= Date() {
+            throw BoxOfficeError(.gone, code: "showtime_started", message: "This showtime has already started.")
+        }
+    }
+
+    static func validate(seatIDs: [Int], in layout: ShowtimeLayout, limit: Int) throws(BoxOfficeError) {
+        guard !seatIDs.isEmpty else { throw .validation(field: "seat_ids", "must name at least one seat.") }
+        var seen = Set<Int>()
+        let duplicates = seatIDs.filter { !seen.insert($0).inserted }
+        if !duplicates.isEmpty {
+            throw BoxOfficeError(
+                .validation, code: "duplicate_seats", message: "Seats \(duplicates.map(String.init).joined(separator: ", ")) are named more than once.",
+                fieldErrors: [.init(field: "seat_ids", message: "must not repeat a seat.")], details: ["seat_ids": .ints(duplicates)]
+            )
+        }
+        let unknown = seatIDs.filter { layout.seat($0) == nil }
+        if !unknown.isEmpty {
+            throw BoxOfficeError(
+                .validation, code: "unknown_seats",
+                message: "Seats \(unknown.map(String.init).joined(separator: ", ")) are not seats of this showtime.",
+                fieldErrors: [.init(field: "seat_ids", message: "must be seats of this showtime.")], details: ["seat_ids": .ints(unknown)]
+            )
+        }
+        if seatIDs.count > limit {
+            throw BoxOfficeError(
+                .validation, code: "seat_limit", message: "One person may hold at most \(limit) seats for a showtime.",
+                fieldErrors: [.init(field: "seat_ids", message: "must name at most \(limit) seats.")],
+                details: ["limit": .int(limit)]
+            )
+        }
+    }
+
+    static func seatsTaken(_ seatIDs: [Int], _ layout: ShowtimeLayout) -> BoxOfficeError {
+        let names = seatIDs.compactMap(layout.seat).map { "\($0.row)\($0.number)" }
+        return BoxOfficeError(
+            .conflict, code: "seats_taken",
+            message: "Seats \(names.joined(separator: ", ")) were just taken by someone else; nothing was held.",
+            details: ["seat_ids": .ints(seatIDs)]
+        )
+    }
+
+    static let holdNotFound = BoxOfficeError(.notFound, code: "hold_not_found", message: "There is no such hold of yours.")
+    static let holdExpired = BoxOfficeError(.gone, code: "hold_expired", message: "This hold has expired; its seats may be taken. Hold them again.")
+}
+
+/// Hold ids name their showtime (so one lookup finds the hold's keys) and 122 random bits.
+enum HoldID {
+    static func make(showtimeID: Int) -> String {
+        "\(showtimeID)-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    }
+
+    static func showtimeID(of holdID: String) -> Int? {
+        let parts = holdID.split(separator: "-")
+        guard parts.count == 2, parts[1].count == 32, parts[1].allSatisfy(\.isHexDigit) else { return nil }
+        return Int(parts[0]).flatMap { $0 > 0 ? $0 : nil }
+    }
+}
+
+extension Duration {
+    var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
+
+extension ShowtimeLayout {
+    var seatIDs: [Int] { seats.map(\.id) }
+}

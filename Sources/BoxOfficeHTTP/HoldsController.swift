@@ -1,0 +1,293 @@
+public import BoxOffice
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import NIOCore
+import Synchronization
+
+/// Seat maps, seat holds and the live stream of availability: the hot paths, Redis only.
+public struct HoldsController: Sendable {
+    let holds: HoldService
+    let broadcaster: AvailabilityBroadcaster
+    let renderer = SeatMapRenderer()
+
+    public init(holds: HoldService, broadcaster: AvailabilityBroadcaster) {
+        self.holds = holds
+        self.broadcaster = broadcaster
+    }
+
+    public func addRoutes(to router: Router<AppRequestContext>) {
+        /// Every seat with its status; `ETag` is the availability version and a matching
+        /// `If-None-Match` is answered 304 from one Redis read.
+        router.get("/showtimes/:id/seats") { request, context in
+            let showtimeID = try SchedulingQuery.id(context, "Showtime")
+            let viewer = context.identity?.userID
+            let clientVersion = Self.version(inIfNoneMatch: request.headers[values: .ifNoneMatch])
+            if let clientVersion, (try? await holds.version(showtimeID: showtimeID)) == clientVersion {
+                return Response(status: .notModified, headers: Self.cacheHeaders(version: clientVersion))
+            }
+            return try await seatMapResponse(showtimeID: showtimeID, viewer: viewer)
+        }
+
+        /// Holds `seat_ids`, or the best `count` adjacent seats (optionally of one `category`),
+        /// for a few minutes: 201; 409 naming taken seats; 422 bad seats or over the limit.
+        router.post("/showtimes/:id/holds") { request, context in
+            let identity = try context.requireUser()
+            let showtimeID = try SchedulingQuery.id(context, "Showtime")
+            let input = try await request.decode(as: HoldInput.self, context: context)
+            let hold = try await holds.hold(showtimeID: showtimeID, by: identity.userID, try input.request())
+            return EditedResponse(status: .created, headers: [.location: "/holds/\(hold.id)"], response: HoldBody(hold))
+        }
+        /// The caller's hold; 404 for anyone else, 410 once expired.
+        router.get("/holds/:id") { _, context in
+            let identity = try context.requireUser()
+            return HoldBody(try await holds.hold(id: Self.holdID(context), for: identity.userID))
+        }
+        /// Extends the caller's live hold, a bounded number of times.
+        router.post("/holds/:id/extend") { _, context in
+            let identity = try context.requireUser()
+            return HoldBody(try await holds.extend(id: Self.holdID(context), for: identity.userID))
+        }
+        /// Releases the caller's hold: 204, its seats are free at once.
+        router.delete("/holds/:id") { _, context in
+            let identity = try context.requireUser()
+            try await holds.release(id: Self.holdID(context), for: identity.userID)
+            return Response(status: .noContent)
+        }
+
+        /// Server-sent events: a `snapshot` (the seat map) and then every `delta` in order,
+        /// each with its version as the event id. A client that reconnects with
+        /// `Last-Event-ID` (or `?since=`) equal to the current version gets no snapshot again.
+        router.get("/showtimes/:id/live") { request, context in
+            let showtimeID = try SchedulingQuery.id(context, "Showtime")
+            let viewer = context.identity?.userID
+            _ = try await holds.layouts.layout(for: showtimeID)  // 404 before the stream starts
+            let since = (request.headers[HTTPField.Name("Last-Event-ID")!] ?? request.uri.queryParameters["since"].map(String.init))
+                .flatMap { Int($0) }
+            let holds = self.holds
+            let broadcaster = self.broadcaster
+            let renderer = self.renderer
+            let body = ResponseBody { writer in
+                try await broadcaster.withDeltas(showtimeID: showtimeID) { deltas in
+                    // Subscribed first, read second: no delta falls between the two.
+                    var current = since ?? -1
+                    if case .map(let map) = try await holds.seatMap(showtimeID: showtimeID, viewer: viewer),
+                       map.version != since {
+                        current = map.version ?? -1
+                        try await writer.write(Self.event("snapshot", id: map.version, data: renderer.render(map, viewer: viewer)))
+                    }
+                    for await delta in deltas {
+                        guard let version = Self.version(ofDelta: delta), version > current else { continue }
+                        current = version
+                        try await writer.write(Self.event("delta", id: version, data: ByteBuffer(string: delta)))
+                    }
+                }
+                try await writer.finish(nil)
+            }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: body
+            )
+        }
+    }
+
+    private func seatMapResponse(showtimeID: Int, viewer: UUID?) async throws -> Response {
+        let cached = renderer.cached(showtimeID: showtimeID)
+        var read = try await holds.seatMap(showtimeID: showtimeID, viewer: viewer, knownVersion: cached?.version)
+        if case .unchanged(let version) = read {
+            if let cached, cached.version == version { return Self.jsonResponse(cached.body, version: version) }
+            read = try await holds.seatMap(showtimeID: showtimeID, viewer: viewer)
+        }
+        guard case .map(let map) = read else {
+            throw BoxOfficeError(.unavailable(service: "redis", retryAfterSeconds: 1), code: "redis_unavailable",
+                                 message: "The seat map could not be read; try again shortly.")
+        }
+        return Self.jsonResponse(renderer.render(map, viewer: viewer), version: map.version)
+    }
+
+    static func jsonResponse(_ body: ByteBuffer, version: Int?) -> Response {
+        var headers = version.map(cacheHeaders(version:)) ?? [.cacheControl: "no-store"]
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    static func cacheHeaders(version: Int) -> HTTPFields {
+        // Private: the map names the viewer's own holds. Revalidate every time: it is live.
+        [.eTag: "\"\(version)\"", .cacheControl: "private, no-cache"]
+    }
+
+    /// The version a client's `If-None-Match` names (`"17"`, `W/"17"`, or a list), if any.
+    static func version(inIfNoneMatch values: [String]) -> Int? {
+        for candidate in values.flatMap({ $0.split(separator: ",") }) {
+            var tag = candidate.trimmingCharacters(in: .whitespaces)
+            if tag.hasPrefix("W/") { tag.removeFirst(2) }
+            if tag.hasPrefix("\""), tag.hasSuffix("\""), tag.count >= 2 { tag = String(tag.dropFirst().dropLast()) }
+            if let version = Int(tag) { return version }
+        }
+        return nil
+    }
+
+    /// `{"version":17,...}` → 17, without decoding the whole delta.
+    static func version(ofDelta text: String) -> Int? {
+        guard let range = text.range(of: "\"version\":") else { return nil }
+        return Int(text[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    static func event(_ name: String, id: Int?, data: ByteBuffer) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeString("event: \(name)\n")
+        if let id { buffer.writeString("id: \(id)\n") }
+        buffer.writeString("data: ")
+        var data = data
+        buffer.writeBuffer(&data)
+        buffer.writeString("\n\n")
+        return buffer
+    }
+
+    static func holdID(_ context: AppRequestContext) -> String {
+        context.parameters.get("id") ?? ""
+    }
+}
+
+/// `{"seat_ids": [...]}` or `{"count": N, "category": "premium"}`.
+struct HoldInput: Decodable {
+    var seatIDs: [Int]?
+    var count: Int?
+    var category: String?
+
+    enum CodingKeys: String, CodingKey {
+        case seatIDs = "seat_ids"
+        case count, category
+    }
+
+    func request() throws(BoxOfficeError) -> HoldRequest {
+        switch (seatIDs, count) {
+        case (let seats?, nil):
+            guard category == nil else {
+                throw .validation(field: "category", "goes with count (best available), not with seat_ids.")
+            }
+            return .seats(seats)
+        case (nil, let count?):
+            return .bestAvailable(count: count, category: category)
+        case (.some, .some):
+            throw .validation(field: "seat_ids", "give either seat_ids or count, not both.")
+        case (nil, nil):
+            throw .validation(field: "seat_ids", "give seat_ids, or count for the best available seats.")
+        }
+    }
+}
+
+struct HoldBody: ResponseEncodable {
+    struct Seat: Encodable {
+        var id: Int
+        var row: String
+        var number: Int
+        var category: String
+        var price: Int
+    }
+
+    var id: String
+    var showtimeID: Int
+    var seats: [Seat]
+    var total: Int
+    var currency: String
+    var expiresAt: Date
+    var extensionsUsed: Int
+    var extensionsLeft: Int
+
+    enum CodingKeys: String, CodingKey {
+        case id, seats, total, currency
+        case showtimeID = "showtime_id"
+        case expiresAt = "expires_at"
+        case extensionsUsed = "extensions_used"
+        case extensionsLeft = "extensions_left"
+    }
+
+    init(_ hold: SeatHold) {
+        id = hold.id
+        showtimeID = hold.showtimeID
+        seats = hold.seats.map { Seat(id: $0.id, row: $0.row, number: $0.number, category: $0.category, price: $0.price) }
+        total = hold.total
+        currency = hold.currency
+        expiresAt = hold.expiresAt
+        extensionsUsed = hold.extensionsUsed
+        extensionsLeft = hold.extensionsLeft
+    }
+}
+
+/// Renders seat maps as JSON by hand from per-seat pieces encoded once per layout, and keeps
+/// the rendering for viewers who hold nothing, per showtime and version: polling clients of a
+/// popular showtime then cost one small Redis script and a buffer copy.
+final class SeatMapRenderer: Sendable {
+    struct Rendered: Sendable {
+        var version: Int
+        var body: ByteBuffer
+    }
+
+    private struct Pieces {
+        /// The layout they were made from; a reloaded layout makes new pieces.
+        var startsAt: Date
+        var seatCount: Int
+        var head: String
+        /// `{"id":1,...,"status":"` for each seat.
+        var seats: [String]
+    }
+
+    private let pieces = Mutex<[Int: Pieces]>([:])
+    private let rendered = Mutex<[Int: Rendered]>([:])
+
+    func cached(showtimeID: Int) -> Rendered? {
+        rendered.withLock { $0[showtimeID] }
+    }
+
+    func render(_ map: SeatMap, viewer: UUID?) -> ByteBuffer {
+        let layout = map.layout
+        let parts = pieces(for: layout)
+        var text = parts.head
+        text.reserveCapacity(parts.seats.reduce(parts.head.utf8.count + 64) { $0 + $1.utf8.count + 16 })
+        text += "\"version\":\(map.version.map(String.init) ?? "null"),\"degraded\":\(map.isDegraded),\"seats\":["
+        for (index, seat) in parts.seats.enumerated() {
+            if index > 0 { text += "," }
+            text += seat
+            text += map.statuses[index].rawValue
+            text += "\"}"
+        }
+        text += "]}"
+        let body = ByteBuffer(string: text)
+        // Only a map with no seat of the viewer's own is right for everyone else too.
+        if let version = map.version, !map.statuses.contains(.heldByYou) {
+            rendered.withLock { all in
+                if (all[layout.showtimeID]?.version ?? Int.min) < version {
+                    all[layout.showtimeID] = Rendered(version: version, body: body)
+                }
+            }
+        }
+        return body
+    }
+
+    private func pieces(for layout: ShowtimeLayout) -> Pieces {
+        if let existing = pieces.withLock({ $0[layout.showtimeID] }),
+           existing.startsAt == layout.startsAt, existing.seatCount == layout.seats.count {
+            return existing
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func json(_ value: some Encodable) -> String {
+            (try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "null"
+        }
+        struct SeatJSON: Encodable {
+            var id: Int, row: String, number: Int, category: String, x: Double, y: Double, price: Int
+        }
+        let seats = layout.seats.map { seat -> String in
+            let object = json(SeatJSON(
+                id: seat.id, row: seat.row, number: seat.number, category: seat.category, x: seat.x, y: seat.y, price: seat.price
+            ))
+            return String(object.dropLast()) + ",\"status\":\""
+        }
+        let head = "{\"showtime_id\":\(layout.showtimeID),\"currency\":\(json(layout.currency)),\"prices\":\(json(layout.prices)),"
+        let made = Pieces(startsAt: layout.startsAt, seatCount: layout.seats.count, head: head, seats: seats)
+        pieces.withLock { $0[layout.showtimeID] = made }
+        return made
+    }
+}

@@ -1,0 +1,233 @@
+import BoxOffice
+import BoxOfficeHTTP
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import NIOCore
+import PostgresClient
+import RedisClient
+import Testing
+
+/// Seat holds and seat maps through the HTTP API, against the real Redis and PostgreSQL.
+@Suite struct HoldsTests {
+    static func holdJSON(_ seats: [Int]) -> String { "{\"seat_ids\": \(seats)}" }
+
+    static func statuses(_ response: TestResponse) throws -> [Int: String] {
+        let seats = try response.json()["seats"] as? [[String: Any]] ?? []
+        return Dictionary(uniqueKeysWithValues: seats.map { ($0["id"] as! Int, $0["status"] as! String) })
+    }
+
+    @Test func aHoldShowsAsHeldByYouToItsOwnerAndHeldToOthersAndMovesTheETag() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let (alice, bob) = (try await app.makeUser(), try await app.makeUser())
+            let before = try await app.request(.get, "/showtimes/\(showtime.id)/seats")
+            #expect(before.status == .ok)
+            let etag = try #require(before.headers[.eTag])
+            #expect(try Self.statuses(before).values.allSatisfy { $0 == "available" })
+
+            let seats = Array(showtime.rows[1][2...3])
+            let hold = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: alice, json: Self.holdJSON(seats))
+            #expect(hold.status == .created)
+            let body = try hold.json()
+            #expect(body["total"] as? Int == 2000)
+            #expect(body["currency"] as? String == "EUR")
+            #expect((body["seats"] as? [[String: Any]])?.map { $0["id"] as! Int } == seats)
+
+            let stale = try await app.request(.get, "/showtimes/\(showtime.id)/seats", headers: [.ifNoneMatch: etag])
+            #expect(stale.status == .ok, "the version moved, so the old ETag must not match")
+            let mine = try Self.statuses(try await app.request(.get, "/showtimes/\(showtime.id)/seats", as: alice))
+            let theirs = try await app.request(.get, "/showtimes/\(showtime.id)/seats", as: bob)
+            #expect(seats.allSatisfy { mine[$0] == "held_by_you" })
+            #expect(seats.allSatisfy { try! Self.statuses(theirs)[$0] == "held" })
+            let notModified = try await app.request(
+                .get, "/showtimes/\(showtime.id)/seats", as: bob, headers: [.ifNoneMatch: try #require(theirs.headers[.eTag])]
+            )
+            #expect(notModified.status == .notModified)
+        }
+    }
+
+    @Test func holdingASeatHeldByAnotherIs409NamingItAndHoldsNothing() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let (alice, bob) = (try await app.makeUser(), try await app.makeUser())
+            let row = showtime.rows[2]
+            #expect(try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: alice, json: Self.holdJSON([row[0], row[1]])).status == .created)
+            let refused = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: bob, json: Self.holdJSON([row[1], row[2]]))
+            #expect(refused.status == .conflict)
+            #expect(refused.problemCode == "seats_taken")
+            #expect(try refused.json()["seat_ids"] as? [Int] == [row[1]])
+            let map = try Self.statuses(try await app.request(.get, "/showtimes/\(showtime.id)/seats"))
+            #expect(map[row[2]] == "available", "the refused request must not keep a partial hold")
+        }
+    }
+
+    @Test func twoHundredConcurrentHoldRequestsOverFourSeatsHoldEachSeatExactlyOnce() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let seats = Array(showtime.rows[1][0..<4])
+            var users: [TestApp.User] = []
+            for _ in 0..<200 { users.append(try await app.makeUser()) }
+            let won = try await withThrowingTaskGroup(of: [Int].self) { group in
+                for (index, user) in users.enumerated() {
+                    // Overlapping pairs and singles: partial holds would show as a seat won twice.
+                    let request = index % 2 == 0 ? [seats[index % 4]] : [seats[index % 4], seats[(index + 1) % 4]]
+                    group.addTask {
+                        let response = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: Self.holdJSON(request))
+                        #expect(response.status == .created || response.status == .conflict)
+                        return response.status == .created ? request : []
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0 += $1 }
+            }
+            #expect(Set(won).count == won.count, "no seat held by two holds")
+            #expect(!won.isEmpty)
+            // Redis agrees: exactly the won seats are held, nothing partial is left over.
+            let map = try Self.statuses(try await app.request(.get, "/showtimes/\(showtime.id)/seats"))
+            #expect(Set(seats.filter { map[$0] == "held" }) == Set(won))
+        }
+    }
+
+    @Test func bestAvailablePicksAdjacentSeatsInOneRowAndSaysWhenNoBlockIsLeft() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime(rows: 2, seatsPerRow: 4)
+            let user = try await app.makeUser()
+            let first = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: "{\"count\": 3, \"category\": \"standard\"}")
+            #expect(first.status == .created)
+            let picked = (try first.json()["seats"] as? [[String: Any]])?.map { $0["id"] as! Int } ?? []
+            #expect(picked.count == 3)
+            #expect(Set(picked).isSubset(of: Set(showtime.rows[1])), "standard seats are in row B")
+            let numbers = (try first.json()["seats"] as? [[String: Any]])?.map { $0["number"] as! Int }.sorted() ?? []
+            #expect(numbers.last! - numbers.first! == 2, "adjacent seats")
+            let none = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: try await app.makeUser(), json: "{\"count\": 2, \"category\": \"standard\"}")
+            #expect(none.status == .conflict)
+            #expect(none.problemCode == "no_block_available")
+        }
+    }
+
+    @Test func badHoldRequestsAreRefusedWithClearProblems() async throws {
+        try await TestApp.run(configure: { $0.maxSeatsPerUser = 3 }) { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let path = "/showtimes/\(showtime.id)/holds"
+            let seat = showtime.rows[0][0]
+            #expect(try await app.request(.post, path, json: Self.holdJSON([seat])).status == .unauthorized)
+            let unknown = try await app.request(.post, path, as: user, json: Self.holdJSON([seat, 999_999]))
+            #expect(unknown.status == .unprocessableContent)
+            #expect(unknown.problemCode == "unknown_seats")
+            #expect(try await app.request(.post, path, as: user, json: Self.holdJSON([seat, seat])).problemCode == "duplicate_seats")
+            #expect(try await app.request(.post, path, as: user, json: Self.holdJSON([])).status == .unprocessableContent)
+            #expect(try await app.request(.post, path, as: user, json: "{}").status == .unprocessableContent)
+            #expect(try await app.request(.post, path, as: user, json: "{\"count\": 0}").status == .unprocessableContent)
+            #expect(try await app.request(.post, path, as: user, json: "not json").status == .badRequest)
+            // The limit counts seats across all of one person's holds.
+            #expect(try await app.request(.post, path, as: user, json: Self.holdJSON(Array(showtime.rows[1][0..<2]))).status == .created)
+            let over = try await app.request(.post, path, as: user, json: Self.holdJSON(Array(showtime.rows[2][0..<2])))
+            #expect(over.status == .unprocessableContent)
+            #expect(over.problemCode == "seat_limit")
+            #expect(try await app.request(.post, "/showtimes/999999/holds", as: user, json: Self.holdJSON([seat])).status == .notFound)
+        }
+    }
+
+    @Test func cancelledAndStartedShowtimesAnswer410() async throws {
+        try await TestApp.run { app in
+            let user = try await app.makeUser()
+            let started = try await app.makeShowtime(startsIn: -60)
+            let late = try await app.request(.post, "/showtimes/\(started.id)/holds", as: user, json: Self.holdJSON([started.rows[0][0]]))
+            #expect(late.status == .gone)
+            #expect(late.problemCode == "showtime_started")
+            let cancelled = try await app.makeShowtime()
+            try await app.dependencies.postgres.query("UPDATE showtimes SET status = 'cancelled' WHERE id = \(cancelled.id)")
+            let refused = try await app.request(.post, "/showtimes/\(cancelled.id)/holds", as: user, json: Self.holdJSON([cancelled.rows[0][0]]))
+            #expect(refused.status == .gone)
+            #expect(refused.problemCode == "showtime_cancelled")
+        }
+    }
+
+    @Test func onlyTheOwnerSeesExtendsAndReleasesAHold() async throws {
+        try await TestApp.run(configure: { $0.maxHoldExtensions = 1 }) { app in
+            let showtime = try await app.makeShowtime()
+            let (alice, mallory) = (try await app.makeUser(), try await app.makeUser())
+            let seat = showtime.rows[0][0]
+            let created = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: alice, json: Self.holdJSON([seat]))
+            let id = try #require(try created.json()["id"] as? String)
+            let expiresAt = try #require(try created.json()["expires_at"] as? String)
+            #expect(try await app.request(.get, "/holds/\(id)", as: alice).status == .ok)
+            #expect(try await app.request(.get, "/holds/\(id)", as: mallory).status == .notFound)
+            #expect(try await app.request(.post, "/holds/\(id)/extend", as: mallory).status == .notFound)
+            #expect(try await app.request(.delete, "/holds/\(id)", as: mallory).status == .notFound)
+            #expect(try await app.request(.get, "/holds/not-a-hold", as: alice).status == .notFound)
+
+            let extended = try await app.request(.post, "/holds/\(id)/extend", as: alice)
+            #expect(extended.status == .ok)
+            #expect(try extended.json()["expires_at"] as? String != expiresAt)
+            #expect(try extended.json()["extensions_left"] as? Int == 0)
+            let again = try await app.request(.post, "/holds/\(id)/extend", as: alice)
+            #expect(again.status == .conflict)
+            #expect(again.problemCode == "extension_limit")
+
+            #expect(try await app.request(.delete, "/holds/\(id)", as: alice).status == .noContent)
+            #expect(try await app.request(.get, "/holds/\(id)", as: alice).status == .notFound)
+            let map = try Self.statuses(try await app.request(.get, "/showtimes/\(showtime.id)/seats"))
+            #expect(map[seat] == "available")
+        }
+    }
+
+    @Test func holdAttemptsBeyondTheRateAre429WithRetryAfter() async throws {
+        try await TestApp.run(configure: { $0.holdAttemptsPerSecond = 3 }) { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            var statuses: [HTTPResponse.Status] = []
+            for index in 0..<6 {
+                let response = try await app.request(
+                    .post, "/showtimes/\(showtime.id)/holds", as: user, json: Self.holdJSON([showtime.rows[2][index]])
+                )
+                statuses.append(response.status)
+                if response.status == .tooManyRequests { #expect(response.headers[.retryAfter] == "1") }
+            }
+            #expect(statuses.contains(.tooManyRequests))
+        }
+    }
+
+    @Test func anExpiredHoldIsReleasedByTheWorkerAndItsSeatsAreFreeAgain() async throws {
+        try await TestApp.run(configure: { $0.holdTTL = .milliseconds(300) }) { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let seat = showtime.rows[1][1]
+            let created = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: Self.holdJSON([seat]))
+            let id = try #require(try created.json()["id"] as? String)
+            let heldETag = try await app.request(.get, "/showtimes/\(showtime.id)/seats").headers[.eTag]
+            try await Task.sleep(for: .milliseconds(400))
+            let worker = HoldExpiryWorker(redis: app.dependencies.redis, store: app.dependencies.holds.store, logger: Logger(label: "test"))
+            // The app's own worker may have swept first; either way the hold's record must be gone.
+            _ = try await worker.sweep()
+            let after = try await app.request(.get, "/showtimes/\(showtime.id)/seats")
+            #expect(try Self.statuses(after)[seat] == "available")
+            #expect(after.headers[.eTag] != heldETag)
+            #expect(try await app.request(.get, "/holds/\(id)", as: user).status == .notFound)
+        }
+    }
+
+    @Test func withoutRedisHoldsAre503AndTheSeatMapIsReadFromPostgres() async throws {
+        try await TestServices.withDatabase { configuration in
+            // A Redis nobody listens on.
+            let redis = RedisConfiguration(host: "127.0.0.1", port: 1)
+            try await TestServices.withDependencies(postgres: configuration, redis: redis) { dependencies in
+                let app = buildApplication(dependencies, settings: TestServices.serverSettings, logger: Logger(label: "test"))
+                try await app.test(.router) { client in
+                    let test = TestApp(client: client, dependencies: dependencies)
+                    let showtime = try await test.makeShowtime()
+                    let user = try await test.makeUser()
+                    let hold = try await test.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: Self.holdJSON([showtime.rows[0][0]]))
+                    #expect(hold.status == .serviceUnavailable)
+                    #expect(hold.headers[.retryAfter] != nil)
+                    let map = try await test.request(.get, "/showtimes/\(showtime.id)/seats")
+                    #expect(map.status == .ok)
+                    #expect(try map.json()["degraded"] as? Bool == true)
+                    #expect(map.headers[.eTag] == nil)
+                }
+            }
+        }
+    }
+}
