@@ -12,6 +12,18 @@ public struct BoxOfficeSettings: Sendable {
     public var maxHoldExtensions = 2
     /// Hold attempts one person may make per second before 429.
     public var holdAttemptsPerSecond = 10
+    /// Checkout extends the hold by this much, to cover paying.
+    public var paymentWindow: Duration = .seconds(600)
+    /// A pending booking whose payment callback never came is closed (`expired`) after this.
+    public var pendingBookingTimeout: Duration = .seconds(1800)
+    /// Owners may cancel until this long before the start; admins until the start.
+    public var cancellationCutoff: Duration = .seconds(3600)
+    /// The secret the payment provider signs its callbacks with.
+    public var paymentSecret = "sandbox-secret-change-me-sandbox-secret"
+    /// How far a callback's signed timestamp may be from now.
+    public var callbackTolerance: Duration = .seconds(300)
+    /// Whether the sandbox provider's development routes (paying a payment) are served.
+    public var sandboxRoutesEnabled = false
     /// Days and time slots are taken in this zone.
     public var timeZone: TimeZone = TimeZone(identifier: "Europe/Berlin")!
     /// Where poster images are stored.

@@ -16,6 +16,8 @@ public struct AppDependencies: Sendable {
     public var holds: HoldService
     /// Fans availability deltas out to this instance's live clients.
     public var broadcaster: AvailabilityBroadcaster
+    public var checkout: CheckoutService
+    public var bookings: BookingService
     public var logger: Logger
 
     public init(
@@ -25,6 +27,7 @@ public struct AppDependencies: Sendable {
         tokens: AccessTokens,
         settings: BoxOfficeSettings,
         scripts: HoldScripts,
+        paymentProvider: any PaymentProvider = SandboxPaymentProvider(),
         logger: Logger
     ) {
         self.redis = redis
@@ -34,6 +37,10 @@ public struct AppDependencies: Sendable {
         self.settings = settings
         self.holds = HoldService(redis: redis, postgres: postgres, scripts: scripts, settings: settings, logger: logger)
         self.broadcaster = AvailabilityBroadcaster(redis: redis, logger: logger)
+        self.checkout = CheckoutService(
+            postgres: postgres, holds: holds, provider: paymentProvider, settings: settings, logger: logger
+        )
+        self.bookings = BookingService(postgres: postgres, checkout: checkout, settings: settings, logger: logger)
         self.logger = logger
     }
 }
@@ -71,6 +78,10 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
     AccountsController(dependencies: dependencies).addRoutes(to: router)
     CatalogueController(dependencies).addRoutes(to: router)
     HoldsController(holds: dependencies.holds, broadcaster: dependencies.broadcaster).addRoutes(to: router)
+    BookingsController(
+        checkout: dependencies.checkout, bookings: dependencies.bookings,
+        sandboxRoutesEnabled: dependencies.settings.sandboxRoutesEnabled
+    ).addRoutes(to: router)
     SchedulingRoutes.add(to: router, dependencies)
     return router
 }
@@ -91,7 +102,11 @@ public func buildApplication(
         dependencies.postgres,
         dependencies.redis,
         dependencies.broadcaster,
-        HoldExpiryWorker(redis: dependencies.redis, store: dependencies.holds.store, logger: dependencies.logger)
+        HoldExpiryWorker(redis: dependencies.redis, store: dependencies.holds.store, logger: dependencies.logger),
+        PendingBookingCloser(
+            postgres: dependencies.postgres, holds: dependencies.holds,
+            timeout: dependencies.settings.pendingBookingTimeout, logger: dependencies.logger
+        )
     )
     return app
 }

@@ -7,6 +7,7 @@ public enum SchedulingRoutes {
         HallsController(halls: HallStore(postgres: dependencies.postgres)).addRoutes(to: router)
         ShowtimesController(
             showtimes: ShowtimeStore(postgres: dependencies.postgres),
+            bookings: dependencies.bookings,
             timeZone: dependencies.settings.timeZone
         ).addRoutes(to: router)
     }

@@ -5,11 +5,14 @@ public import Hummingbird
 /// Showtimes: admins schedule, move and cancel them; anyone reads the programme.
 public struct ShowtimesController: Sendable {
     let showtimes: ShowtimeStore
+    /// Cancelling a showtime cancels its bookings, with refunds.
+    let bookings: BookingService
     /// The zone whose calendar days `?date=` names.
     let timeZone: TimeZone
 
-    public init(showtimes: ShowtimeStore, timeZone: TimeZone) {
+    public init(showtimes: ShowtimeStore, bookings: BookingService, timeZone: TimeZone) {
         self.showtimes = showtimes
+        self.bookings = bookings
         self.timeZone = timeZone
     }
 
@@ -27,10 +30,13 @@ public struct ShowtimesController: Sendable {
             let change = try await request.decode(as: ShowtimeChange.self, context: context)
             return SchedulingJSON(try await showtimes.update(id, change))
         }
-        /// Cancels a showtime: 200 with status `cancelled`.
+        /// Cancels a showtime and all of its bookings with refunds, in one transaction: 200
+        /// with status `cancelled`.
         router.post("/admin/showtimes/:id/cancel") { _, context in
             _ = try context.requireAdmin()
-            return SchedulingJSON(try await showtimes.cancel(try SchedulingQuery.id(context, "Showtime")))
+            let id = try SchedulingQuery.id(context, "Showtime")
+            _ = try await bookings.cancelShowtime(id)
+            return SchedulingJSON(try await showtimes.get(id))
         }
         /// The day's scheduled showtimes (`?date=` in the cinema's zone, default today), by start.
         router.get("/showtimes") { request, context in

@@ -61,6 +61,18 @@ struct ServeCommand: AsyncParsableCommand {
             domainSettings.timeZone = zone
         }
         domainSettings.posterDirectory = requiredSetting(posterDirectory, "BOXOFFICE_POSTER_DIR") ?? domainSettings.posterDirectory
+        domainSettings.maxSeatsPerUser = try positive(requiredSetting(nil, "BOXOFFICE_MAX_SEATS_PER_USER"), name: "BOXOFFICE_MAX_SEATS_PER_USER", default: 10, range: 1...100)
+        domainSettings.holdAttemptsPerSecond = try positive(requiredSetting(nil, "BOXOFFICE_HOLD_ATTEMPTS_PER_SECOND"), name: "BOXOFFICE_HOLD_ATTEMPTS_PER_SECOND", default: 10, range: 1...10_000)
+        domainSettings.paymentWindow = .seconds(try positive(requiredSetting(nil, "BOXOFFICE_PAYMENT_WINDOW_SECONDS"), name: "BOXOFFICE_PAYMENT_WINDOW_SECONDS", default: 600, range: 30...7200))
+        domainSettings.pendingBookingTimeout = .seconds(try positive(requiredSetting(nil, "BOXOFFICE_PENDING_TIMEOUT_SECONDS"), name: "BOXOFFICE_PENDING_TIMEOUT_SECONDS", default: 1800, range: 60...86_400))
+        domainSettings.cancellationCutoff = .seconds(try positive(requiredSetting(nil, "BOXOFFICE_CANCELLATION_CUTOFF_MINUTES"), name: "BOXOFFICE_CANCELLATION_CUTOFF_MINUTES", default: 60, range: 0...10_080) * 60)
+        if let secret = requiredSetting(nil, "BOXOFFICE_PAYMENT_SECRET") {
+            guard secret.utf8.count >= 32 else {
+                throw StartupError("BOXOFFICE_PAYMENT_SECRET is \(secret.utf8.count) bytes; it must be at least 32 (the provider's callback signing secret)")
+            }
+            domainSettings.paymentSecret = secret
+        }
+        domainSettings.sandboxRoutesEnabled = requiredSetting(nil, "BOXOFFICE_SANDBOX_ROUTES") == "1"
         domainSettings.adminEmail = requiredSetting(nil, "BOXOFFICE_ADMIN_EMAIL")
         domainSettings.adminPassword = requiredSetting(nil, "BOXOFFICE_ADMIN_PASSWORD")
         let postgresConfiguration = try database.configuration()

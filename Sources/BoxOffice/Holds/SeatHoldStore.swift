@@ -262,6 +262,24 @@ public struct SeatHoldStore: Sendable {
         return try Self.int(try Self.parts(reply), 1)
     }
 
+    /// The hold id on each of `seatIDs` that is held now.
+    public func holders(showtimeID: Int, seatIDs: [Int]) async throws -> [Int: String] {
+        guard !seatIDs.isEmpty else { return [:] }
+        let keys = ShowtimeKeys(showtimeID: showtimeID)
+        let reply = try await redis.send(RedisCommand<RedisReply>(["MGET"] + seatIDs.map(keys.seat)))
+        var holders: [Int: String] = [:]
+        for (seat, value) in zip(seatIDs, reply.array ?? []) {
+            if let holdID = value.string { holders[seat] = holdID }
+        }
+        return holders
+    }
+
+    /// Drops the sold cache after Redis missed a change, so the next reader rebuilds it from
+    /// PostgreSQL. Best effort: if Redis is down, its cache is rebuilt when it returns empty.
+    public func forgetSold(showtimeID: Int) async {
+        _ = try? await redis.send(.del([ShowtimeKeys(showtimeID: showtimeID).sold]))
+    }
+
     /// The showtime's availability version (the seat map's ETag); 0 before any change.
     public func version(showtimeID: Int) async throws -> Int {
         try await redis.send(.get(ShowtimeKeys(showtimeID: showtimeID).version)).flatMap(Int.init) ?? 0

@@ -130,24 +130,6 @@ public struct ShowtimeStore: Sendable {
         }
     }
 
-    /// Cancels a showtime; 409 `already_cancelled` the second time.
-    public func cancel(_ id: Int) async throws -> Showtime {
-        try await postgres.withTransaction { connection in
-            guard let current = try await connection.query("SELECT status FROM showtimes WHERE id = \(id) FOR UPDATE").first else {
-                throw BoxOfficeError.notFound("Showtime \(id)")
-            }
-            guard try current.decode(String.self, column: "status") == "scheduled" else {
-                throw BoxOfficeError(.conflict, code: "already_cancelled", message: "Showtime \(id) is already cancelled.")
-            }
-            try await connection.query("""
-                UPDATE showtimes SET status = 'cancelled', cancelled_at = now(), updated_at = now() WHERE id = \(id)
-                """)
-            // Refunds hook in here (a later issue): cancel the showtime's bookings and record their
-            // refunds in this transaction, then release its Redis holds after the commit.
-            return try await Self.load(id, withCapacity: true, on: connection)!
-        }
-    }
-
     /// One showtime with its capacity, cancelled ones included; 404 when unknown.
     public func get(_ id: Int) async throws -> Showtime {
         let showtime = try await postgres.withConnection { try await Self.load(id, withCapacity: true, on: $0) }

@@ -1,0 +1,354 @@
+public import Foundation
+public import Logging
+public import PostgresClient
+
+/// A booking as its owner and staff see it.
+public struct Booking: Sendable, Equatable, Encodable {
+    public struct Seat: Sendable, Equatable, Encodable {
+        public var id: Int
+        public var row: String
+        public var number: Int
+        public var price: Int
+    }
+
+    public var id: UUID
+    public var userID: UUID
+    public var status: String
+    public var amount: Int
+    public var currency: String
+    public var ticketCode: String?
+    public var showtimeID: Int
+    public var startsAt: Date
+    public var movieTitle: String
+    public var hallName: String
+    public var seats: [Seat]
+    public var createdAt: Date
+    public var checkedInAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case id, status, amount, currency, seats
+        case userID = "user_id"
+        case ticketCode = "ticket_code"
+        case showtimeID = "showtime_id"
+        case startsAt = "starts_at"
+        case movieTitle = "movie_title"
+        case hallName = "hall_name"
+        case createdAt = "created_at"
+        case checkedInAt = "checked_in_at"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        // Ids in lower case, as every URL and response of the API spells them.
+        try container.encode(id.uuidString.lowercased(), forKey: .id)
+        try container.encode(userID.uuidString.lowercased(), forKey: .userID)
+        try container.encode(status, forKey: .status)
+        try container.encode(amount, forKey: .amount)
+        try container.encode(currency, forKey: .currency)
+        try container.encode(ticketCode, forKey: .ticketCode)
+        try container.encode(showtimeID, forKey: .showtimeID)
+        try container.encode(startsAt, forKey: .startsAt)
+        try container.encode(movieTitle, forKey: .movieTitle)
+        try container.encode(hallName, forKey: .hallName)
+        try container.encode(seats, forKey: .seats)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(checkedInAt, forKey: .checkedInAt)
+    }
+}
+
+/// Filters of the staff's booking list.
+public struct BookingFilter: Sendable {
+    public var showtimeID: Int?
+    public var userID: UUID?
+    public var status: String?
+    public var from: Date?
+    public var to: Date?
+    public var limit = 50
+    public var offset = 0
+
+    public init() {}
+
+    public static let statuses = ["pending", "confirmed", "failed", "payment_failed", "expired", "cancelled"]
+}
+
+/// What a door scan found.
+public struct TicketScan: Sendable, Equatable {
+    public var booking: Booking
+    public var checkedInAt: Date
+}
+
+/// Bookings after checkout: reading them, cancelling them (with refunds), and the door.
+public struct BookingService: Sendable {
+    let postgres: PostgresPool
+    let checkout: CheckoutService
+    let settings: BoxOfficeSettings
+    let logger: Logger
+
+    public init(postgres: PostgresPool, checkout: CheckoutService, settings: BoxOfficeSettings, logger: Logger) {
+        self.postgres = postgres
+        self.checkout = checkout
+        self.settings = settings
+        self.logger = logger
+    }
+
+    static let selectBookings = """
+        SELECT b.id, b.user_id, b.status, b.amount_minor, b.currency, b.ticket_code, b.showtime_id, b.created_at,
+               b.checked_in_at, s.starts_at, m.title, h.name AS hall_name,
+               coalesce(array_agg(se.id ORDER BY se.row_index, se.position) FILTER (WHERE se.id IS NOT NULL), '{}') AS seat_ids,
+               coalesce(array_agg(se.row_label ORDER BY se.row_index, se.position) FILTER (WHERE se.id IS NOT NULL), '{}') AS seat_rows,
+               coalesce(array_agg(se.number ORDER BY se.row_index, se.position) FILTER (WHERE se.id IS NOT NULL), '{}') AS seat_numbers,
+               coalesce(array_agg(bs.price_minor ORDER BY se.row_index, se.position) FILTER (WHERE se.id IS NOT NULL), '{}') AS seat_prices
+        FROM bookings b
+        JOIN showtimes s ON s.id = b.showtime_id
+        JOIN movies m ON m.id = s.movie_id
+        JOIN halls h ON h.id = s.hall_id
+        LEFT JOIN booking_seats bs ON bs.booking_id = b.id
+        LEFT JOIN seats se ON se.id = bs.seat_id
+        """
+    static let groupBookings = "GROUP BY b.id, s.starts_at, m.title, h.name"
+
+    static func booking(_ row: PostgresRow) throws -> Booking {
+        let ids = try row.decode([Int].self, column: "seat_ids")
+        let rows = try row.decode([String].self, column: "seat_rows")
+        let numbers = try row.decode([Int].self, column: "seat_numbers")
+        let prices = try row.decode([Int].self, column: "seat_prices")
+        return Booking(
+            id: try row.decode(UUID.self, column: "id"),
+            userID: try row.decode(UUID.self, column: "user_id"),
+            status: try row.decode(String.self, column: "status"),
+            amount: try row.decode(Int.self, column: "amount_minor"),
+            currency: try row.decode(String.self, column: "currency"),
+            ticketCode: try row.decode(String?.self, column: "ticket_code"),
+            showtimeID: try row.decode(Int.self, column: "showtime_id"),
+            startsAt: try row.decode(Date.self, column: "starts_at"),
+            movieTitle: try row.decode(String.self, column: "title"),
+            hallName: try row.decode(String.self, column: "hall_name"),
+            seats: ids.indices.map { Booking.Seat(id: ids[$0], row: rows[$0], number: numbers[$0], price: prices[$0]) },
+            createdAt: try row.decode(Date.self, column: "created_at"),
+            checkedInAt: try row.decode(Date?.self, column: "checked_in_at")
+        )
+    }
+
+    /// The person's bookings, soonest showtime first among upcoming ones, then the past.
+    public func bookings(of userID: UUID) async throws -> [Booking] {
+        try await postgres.query("""
+            \(unescaped: Self.selectBookings)
+            WHERE b.user_id = \(userID)
+            \(unescaped: Self.groupBookings)
+            ORDER BY (s.starts_at < now()), CASE WHEN s.starts_at >= now() THEN s.starts_at END ASC, s.starts_at DESC
+            LIMIT 500
+            """).map(Self.booking)
+    }
+
+    /// The owner's booking, or any booking for an admin; 404 for anyone else.
+    public func booking(_ id: UUID, for identity: Identity) async throws -> Booking {
+        guard let row = try await postgres.query("""
+            \(unescaped: Self.selectBookings)
+            WHERE b.id = \(id)
+            \(unescaped: Self.groupBookings)
+            """).first else { throw Self.notFound }
+        let booking = try Self.booking(row)
+        guard booking.userID == identity.userID || identity.isAdmin else { throw Self.notFound }
+        return booking
+    }
+
+    /// Staff's list, newest first.
+    public func bookings(matching filter: BookingFilter) async throws -> [Booking] {
+        try await postgres.query("""
+            \(unescaped: Self.selectBookings)
+            WHERE (\(filter.showtimeID)::bigint IS NULL OR b.showtime_id = \(filter.showtimeID))
+              AND (\(filter.userID)::uuid IS NULL OR b.user_id = \(filter.userID))
+              AND (\(filter.status)::text IS NULL OR b.status = \(filter.status))
+              AND (\(filter.from)::timestamptz IS NULL OR s.starts_at >= \(filter.from))
+              AND (\(filter.to)::timestamptz IS NULL OR s.starts_at < \(filter.to))
+            \(unescaped: Self.groupBookings)
+            ORDER BY b.created_at DESC, b.id
+            LIMIT \(filter.limit) OFFSET \(filter.offset)
+            """).map(Self.booking)
+    }
+
+    // MARK: - Cancelling
+
+    /// Cancels a booking: the owner until the cut-off before the start, an admin until the
+    /// start. A confirmed booking's seats are freed and its amount refunded.
+    public func cancel(_ id: UUID, by identity: Identity) async throws -> Booking {
+        let effects = try await postgres.withTransaction { tx -> CancelEffects in
+            guard let row = try await tx.query("""
+                SELECT b.user_id, b.status, s.starts_at FROM bookings b JOIN showtimes s ON s.id = b.showtime_id
+                WHERE b.id = \(id) FOR UPDATE OF b
+                """).first else { throw Self.notFound }
+            let owner = try row.decode(UUID.self, column: "user_id")
+            guard owner == identity.userID || identity.isAdmin else { throw Self.notFound }
+            let startsAt = try row.decode(Date.self, column: "starts_at")
+            let deadline = identity.isAdmin ? startsAt : startsAt - settings.cancellationCutoff.timeInterval
+            guard Date() < deadline else {
+                throw BoxOfficeError(
+                    .conflict, code: "cancellation_closed",
+                    message: identity.isAdmin
+                        ? "The showtime has started; its bookings can no longer be cancelled."
+                        : "Bookings can be cancelled until \(Int(settings.cancellationCutoff.timeInterval / 60)) minutes before the start."
+                )
+            }
+            let status = try row.decode(String.self, column: "status")
+            guard status == "confirmed" || status == "pending" else {
+                throw BoxOfficeError(.conflict, code: "not_cancellable", message: "A \(status) booking cannot be cancelled.")
+            }
+            return try await cancelLocked(bookingID: id, reason: identity.isAdmin && owner != identity.userID ? "cancelled_by_admin" : "cancelled_by_owner", in: tx)
+        }
+        await perform(effects)
+        return try await booking(id, for: identity)
+    }
+
+    /// Cancels a showtime and every booking of it, with refunds, in one transaction.
+    public func cancelShowtime(_ showtimeID: Int) async throws -> Int {
+        let (count, effects) = try await postgres.withTransaction { tx -> (Int, CancelEffects) in
+            guard let row = try await tx.query("""
+                SELECT status, starts_at FROM showtimes WHERE id = \(showtimeID) FOR UPDATE
+                """).first else { throw BoxOfficeError.notFound("Showtime \(showtimeID)") }
+            guard try row.decode(String.self, column: "status") == "scheduled" else {
+                throw BoxOfficeError(.conflict, code: "already_cancelled", message: "Showtime \(showtimeID) is already cancelled.")
+            }
+            guard try row.decode(Date.self, column: "starts_at") > Date() else {
+                throw BoxOfficeError(.conflict, code: "showtime_started", message: "A showtime that has started cannot be cancelled.")
+            }
+            try await tx.query("""
+                UPDATE showtimes SET status = 'cancelled', cancelled_at = now(), updated_at = now() WHERE id = \(showtimeID)
+                """)
+            let bookings = try await tx.query("""
+                SELECT id FROM bookings WHERE showtime_id = \(showtimeID) AND status IN ('pending', 'confirmed')
+                ORDER BY id FOR UPDATE
+                """)
+            var effects = CancelEffects()
+            for booking in bookings {
+                effects.merge(try await cancelLocked(
+                    bookingID: try booking.decode(UUID.self, column: "id"), reason: "showtime_cancelled", in: tx
+                ))
+            }
+            return (bookings.count, effects)
+        }
+        await perform(effects)
+        return count
+    }
+
+    struct CancelEffects: Sendable {
+        var freed: [Int: [Int]] = [:]
+        var released: [(showtimeID: Int, holdID: String)] = []
+        var refunds: [CheckoutService.RefundRequest] = []
+
+        mutating func merge(_ other: CancelEffects) {
+            freed.merge(other.freed) { $0 + $1 }
+            released += other.released
+            refunds += other.refunds
+        }
+    }
+
+    /// Cancels one booking whose row the transaction has locked.
+    private func cancelLocked(bookingID: UUID, reason: String, in tx: PostgresConnection) async throws -> CancelEffects {
+        let row = try await tx.query("""
+            UPDATE bookings b SET status = 'cancelled', cancelled_at = now(), updated_at = now()
+            FROM bookings old WHERE b.id = old.id AND b.id = \(bookingID)
+            RETURNING old.status, b.showtime_id, b.hold_id, b.amount_minor, b.currency
+            """).first!
+        let showtimeID = try row.decode(Int.self, column: "showtime_id")
+        var effects = CancelEffects()
+        guard try row.decode(String.self, column: "status") == "confirmed" else {
+            // Pending: nothing was sold; a payment that still comes is refunded on arrival.
+            effects.released.append((showtimeID, try row.decode(String.self, column: "hold_id")))
+            return effects
+        }
+        let freed = try await tx.query("""
+            UPDATE showtime_seats SET status = 'available', version = version + 1, booking_id = NULL
+            WHERE showtime_id = \(showtimeID) AND booking_id = \(bookingID)
+            RETURNING seat_id
+            """)
+        try await tx.query("UPDATE booking_seats SET active = false WHERE booking_id = \(bookingID)")
+        effects.freed[showtimeID, default: []] += try freed.map { try $0.decode(Int.self, column: "seat_id") }
+        if let payment = try await tx.query("""
+            SELECT id, provider_payment_id FROM payments WHERE booking_id = \(bookingID) AND status = 'succeeded' LIMIT 1
+            """).first {
+            let amount = try row.decode(Int.self, column: "amount_minor")
+            let currency = try row.decode(String.self, column: "currency")
+            let refundID = try await tx.query("""
+                INSERT INTO refunds (booking_id, payment_id, amount_minor, currency, reason)
+                VALUES (\(bookingID), \(try payment.decode(UUID.self, column: "id")), \(amount), \(currency), \(reason))
+                RETURNING id
+                """).first!.decode(UUID.self, column: "id")
+            effects.refunds.append(CheckoutService.RefundRequest(
+                refundID: refundID, providerPaymentID: try payment.decode(String.self, column: "provider_payment_id"),
+                amountMinor: amount, currency: currency
+            ))
+        }
+        return effects
+    }
+
+    private func perform(_ effects: CancelEffects) async {
+        let store = checkout.holds.store
+        for (showtimeID, seats) in effects.freed {
+            do {
+                try await store.unsell(showtimeID: showtimeID, seatIDs: seats)
+            } catch {
+                logger.warning("seats freed but Redis was not told; dropping the sold cache", metadata: ["error": "\(error)"])
+                await store.forgetSold(showtimeID: showtimeID)
+            }
+        }
+        for (showtimeID, holdID) in effects.released {
+            _ = try? await store.release(showtimeID: showtimeID, holdID: holdID, owner: nil)
+        }
+        await checkout.requestRefunds(effects.refunds)
+    }
+
+    // MARK: - The door
+
+    /// Checks a ticket in, atomically: of two scans at the same instant exactly one is valid.
+    public func validateTicket(code: String) async throws -> TicketScan {
+        let zone = settings.timeZone.identifier
+        let checkedIn = try await postgres.query("""
+            UPDATE bookings b SET checked_in_at = now(), updated_at = now()
+            FROM showtimes s
+            WHERE b.ticket_code = \(code) AND b.status = 'confirmed' AND b.checked_in_at IS NULL
+              AND s.id = b.showtime_id
+              AND (s.starts_at AT TIME ZONE \(zone))::date = (now() AT TIME ZONE \(zone))::date
+            RETURNING b.id, b.checked_in_at
+            """)
+        let scanned = try await postgres.query("""
+            \(unescaped: Self.selectBookings)
+            WHERE b.ticket_code = \(code)
+            \(unescaped: Self.groupBookings)
+            """)
+        guard let row = scanned.first else {
+            throw BoxOfficeError(.notFound, code: "ticket_unknown", message: "No ticket has this code.")
+        }
+        let booking = try Self.booking(row)
+        if let first = checkedIn.first {
+            return TicketScan(booking: booking, checkedInAt: try first.decode(Date.self, column: "checked_in_at"))
+        }
+        if let at = booking.checkedInAt {
+            throw BoxOfficeError(
+                .conflict, code: "ticket_already_used",
+                message: "This ticket was already used at \(at.formatted(.iso8601)).",
+                details: ["checked_in_at": .string(at.formatted(.iso8601)), "booking_id": .string(booking.id.uuidString.lowercased())]
+            )
+        }
+        if booking.status != "confirmed" {
+            throw BoxOfficeError(
+                .conflict, code: "ticket_cancelled", message: "This ticket's booking is \(booking.status).",
+                details: ["status": .string(booking.status)]
+            )
+        }
+        throw BoxOfficeError(
+            .conflict, code: "ticket_not_today",
+            message: "This ticket is for a showtime on another day (\(booking.startsAt.formatted(.iso8601))).",
+            details: ["starts_at": .string(booking.startsAt.formatted(.iso8601))]
+        )
+    }
+
+    /// The amount and currency of a sandbox payment, for the development route that pays it.
+    public func sandboxPayment(providerPaymentID: String) async throws -> (amount: Int, currency: String)? {
+        guard let row = try await postgres.query("""
+            SELECT amount_minor, currency FROM payments WHERE provider = 'sandbox' AND provider_payment_id = \(providerPaymentID)
+            """).first else { return nil }
+        return (try row.decode(Int.self, column: "amount_minor"), try row.decode(String.self, column: "currency"))
+    }
+
+    public static let notFound = BoxOfficeError(.notFound, code: "booking_not_found", message: "There is no such booking of yours.")
+}

@@ -1,0 +1,51 @@
+public import Logging
+public import PostgresClient
+public import ServiceLifecycle
+
+/// Closes pending bookings whose payment callback never came (`expired`) and releases their
+/// holds. A payment that still arrives later follows the late-payment rule. Every instance
+/// runs one; the UPDATE makes concurrent closers harmless.
+public struct PendingBookingCloser: Service {
+    let postgres: PostgresPool
+    let holds: HoldService
+    let timeout: Duration
+    let interval: Duration
+    let logger: Logger
+
+    public init(postgres: PostgresPool, holds: HoldService, timeout: Duration, interval: Duration = .seconds(30), logger: Logger) {
+        self.postgres = postgres
+        self.holds = holds
+        self.timeout = timeout
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let closed = try await closeStale()
+                if closed > 0 { logger.info("closed unpaid bookings", metadata: ["count": "\(closed)"]) }
+            } catch {
+                logger.debug("closing unpaid bookings failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+
+    /// One pass; the number of bookings closed.
+    @discardableResult
+    public func closeStale() async throws -> Int {
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        let closed = try await postgres.query("""
+            UPDATE bookings SET status = 'expired', updated_at = now()
+            WHERE status = 'pending' AND created_at < now() - make_interval(secs => \(seconds))
+            RETURNING showtime_id, hold_id
+            """)
+        for row in closed {
+            _ = try? await holds.store.release(
+                showtimeID: try row.decode(Int.self, column: "showtime_id"), holdID: try row.decode(String.self, column: "hold_id"), owner: nil
+            )
+        }
+        return closed.count
+    }
+}

@@ -1,0 +1,44 @@
+public import Foundation
+
+/// A payment opened with the provider: where the customer pays.
+public struct OpenedPayment: Sendable, Equatable {
+    public var providerPaymentID: String
+    public var payURL: String
+
+    public init(providerPaymentID: String, payURL: String) {
+        self.providerPaymentID = providerPaymentID
+        self.payURL = payURL
+    }
+}
+
+/// A payment provider: opens payments and refunds them. Confirmations arrive as signed
+/// callbacks (`PaymentSignature`), not as return values.
+public protocol PaymentProvider: Sendable {
+    /// Stored with each payment and each callback event.
+    var name: String { get }
+    func openPayment(bookingID: UUID, amountMinor: Int, currency: String) async throws -> OpenedPayment
+    /// Asks the provider to pay `amountMinor` back; true when it accepted at once.
+    func requestRefund(providerPaymentID: String, amountMinor: Int, currency: String) async throws -> Bool
+}
+
+/// The built-in provider for development and tests: payments are paid by
+/// `boxoffice sandbox pay` or the development route, which send the callback signed exactly
+/// as a real provider would. Refunds are accepted at once.
+public struct SandboxPaymentProvider: PaymentProvider {
+    public let name = "sandbox"
+    /// Where the development route lives, for the pay URL.
+    let baseURL: String
+
+    public init(baseURL: String = "") {
+        self.baseURL = baseURL
+    }
+
+    public func openPayment(bookingID: UUID, amountMinor: Int, currency: String) async throws -> OpenedPayment {
+        let id = "sbx_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        return OpenedPayment(providerPaymentID: id, payURL: "\(baseURL)/sandbox/payments/\(id)")
+    }
+
+    public func requestRefund(providerPaymentID: String, amountMinor: Int, currency: String) async throws -> Bool {
+        true
+    }
+}

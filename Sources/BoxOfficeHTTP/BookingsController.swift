@@ -1,0 +1,204 @@
+public import BoxOffice
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import NIOCore
+
+/// Checkout, the payment provider's callbacks, bookings and the door.
+public struct BookingsController: Sendable {
+    let checkout: CheckoutService
+    let bookings: BookingService
+    let sandboxRoutesEnabled: Bool
+
+    public init(checkout: CheckoutService, bookings: BookingService, sandboxRoutesEnabled: Bool) {
+        self.checkout = checkout
+        self.bookings = bookings
+        self.sandboxRoutesEnabled = sandboxRoutesEnabled
+    }
+
+    public func addRoutes(to router: Router<AppRequestContext>) {
+        /// Turns the caller's live hold into a pending booking and opens its payment: 201, or
+        /// 200 with the same booking when the hold (or `Idempotency-Key`) was checked out before.
+        router.post("/holds/:id/checkout") { request, context in
+            let identity = try context.requireUser()
+            let holdID = context.parameters.get("id") ?? ""
+            let result = try await checkout.checkout(
+                holdID: holdID, owner: identity.userID, idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!]
+            )
+            return EditedResponse(status: .created, headers: [.location: "/bookings/\(result.bookingID.lowercased)"], response: CheckoutBody(result))
+        }
+
+        /// The payment provider's signed callback. A replayed event id is answered 200 and changes nothing.
+        router.post("/payments/callback") { request, context in
+            let body = try await Self.rawBody(request)
+            let outcome = try await checkout.handleCallback(
+                body: body, signatureHeader: request.headers[HTTPField.Name(PaymentSignature.headerName)!]
+            )
+            if outcome == .amountMismatch {
+                throw BoxOfficeError(
+                    .validation, code: "amount_mismatch",
+                    message: "The amount or currency differs from the booking's; it was recorded, not confirmed, and refunded."
+                )
+            }
+            return CallbackBody(outcome: outcome.rawValue)
+        }
+
+        if sandboxRoutesEnabled {
+            /// Development only: pays (or fails) a sandbox payment by sending the provider's callback,
+            /// signed exactly as the provider would. Body: `{"outcome": "succeed" | "fail"}`.
+            router.post("/sandbox/payments/:id") { request, context in
+                struct Input: Decodable { var outcome: String }
+                let input = try await request.decode(as: Input.self, context: context)
+                guard ["succeed", "fail"].contains(input.outcome) else {
+                    throw BoxOfficeError.validation(field: "outcome", "must be succeed or fail.")
+                }
+                let paymentID = context.parameters.get("id") ?? ""
+                guard let payment = try await bookings.sandboxPayment(providerPaymentID: paymentID) else {
+                    throw BoxOfficeError.notFound("Payment '\(paymentID)'")
+                }
+                let event = CheckoutService.PaymentEvent(
+                    eventID: "evt_" + UUID().uuidString.lowercased(), paymentID: paymentID,
+                    status: input.outcome == "succeed" ? "succeeded" : "failed", amount: payment.amount, currency: payment.currency
+                )
+                let body = Array(try JSONEncoder().encode(event))
+                let outcome = try await checkout.handleCallback(body: body, signatureHeader: checkout.signer.header(for: body))
+                return CallbackBody(outcome: outcome.rawValue)
+            }
+        }
+
+        /// The caller's bookings: upcoming first (soonest first), then past ones.
+        router.get("/me/bookings") { _, context in
+            let identity = try context.requireUser()
+            return BookingList(items: try await bookings.bookings(of: identity.userID))
+        }
+        /// One booking: its owner or an admin; anyone else 404.
+        router.get("/bookings/:id") { _, context in
+            let identity = try context.requireUser()
+            return BookingBody(try await bookings.booking(try Self.bookingID(context), for: identity))
+        }
+        /// Cancels a booking (owner until the cut-off, admin until the start): seats freed, refund recorded.
+        router.post("/bookings/:id/cancel") { _, context in
+            let identity = try context.requireUser()
+            return BookingBody(try await bookings.cancel(try Self.bookingID(context), by: identity))
+        }
+
+        /// Staff: bookings by showtime, user, status and showtime start, newest first.
+        router.get("/admin/bookings") { request, context in
+            _ = try context.requireAdmin()
+            return BookingList(items: try await bookings.bookings(matching: try Self.filter(request)))
+        }
+        /// The door: checks a ticket in (exactly once); 409 for used, cancelled or not-today tickets, 404 unknown.
+        router.post("/admin/tickets/validate") { request, context in
+            _ = try context.requireStaff()
+            struct Input: Decodable { var code: String }
+            let input = try await request.decode(as: Input.self, context: context)
+            let scan = try await bookings.validateTicket(code: input.code)
+            return TicketBody(result: "valid", checkedInAt: scan.checkedInAt, booking: scan.booking)
+        }
+    }
+
+    static func rawBody(_ request: Request) async throws -> [UInt8] {
+        do {
+            return Array(try await request.body.collect(upTo: 64 * 1024).readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw Problem(.contentTooLarge, code: "body_too_large", message: "A callback body may be at most 64 KiB.")
+        }
+    }
+
+    static func bookingID(_ context: AppRequestContext) throws(BoxOfficeError) -> UUID {
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+            throw BookingService.notFound
+        }
+        return id
+    }
+
+    static func filter(_ request: Request) throws(BoxOfficeError) -> BookingFilter {
+        var validator = Validator()
+        var filter = BookingFilter()
+        let page = try SchedulingQuery.page(request)
+        filter.limit = page.limit
+        filter.offset = page.offset
+        filter.showtimeID = SchedulingQuery.integer(request, "showtime_id", &validator)
+        if let text = request.uri.queryParameters["user_id"], !text.isEmpty {
+            filter.userID = UUID(uuidString: String(text))
+            validator.check(filter.userID != nil, "user_id", "must be a user id (UUID).")
+        }
+        if let text = request.uri.queryParameters["status"], !text.isEmpty {
+            filter.status = String(text)
+            validator.check(BookingFilter.statuses.contains(String(text)), "status", "must be one of \(BookingFilter.statuses.joined(separator: ", ")).")
+        }
+        for name in ["from", "to"] {
+            guard let text = request.uri.queryParameters[name[...]], !text.isEmpty else { continue }
+            let date = Self.parseDate(String(text))
+            validator.check(date != nil, name, "must be a date (YYYY-MM-DD) or an ISO 8601 time.")
+            if name == "from" { filter.from = date } else { filter.to = date }
+        }
+        try validator.validate()
+        return filter
+    }
+
+    static func parseDate(_ text: String) -> Date? {
+        if let date = try? Date(text, strategy: .iso8601) { return date }
+        return try? Date(text + "T00:00:00Z", strategy: .iso8601)
+    }
+}
+
+extension UUID {
+    var lowercased: String { uuidString.lowercased() }
+}
+
+struct CheckoutBody: ResponseEncodable {
+    var bookingID: String
+    var status: String
+    var amount: Int
+    var currency: String
+    var paymentID: String
+    var payURL: String
+
+    enum CodingKeys: String, CodingKey {
+        case status, amount, currency
+        case bookingID = "booking_id"
+        case paymentID = "payment_id"
+        case payURL = "pay_url"
+    }
+
+    init(_ checkout: Checkout) {
+        bookingID = checkout.bookingID.lowercased
+        status = checkout.status
+        amount = checkout.amountMinor
+        currency = checkout.currency
+        paymentID = checkout.paymentID
+        payURL = checkout.payURL
+    }
+}
+
+struct CallbackBody: ResponseEncodable {
+    var outcome: String
+}
+
+struct BookingBody: ResponseEncodable {
+    let booking: Booking
+
+    init(_ booking: Booking) {
+        self.booking = booking
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try booking.encode(to: encoder)
+    }
+}
+
+struct BookingList: ResponseEncodable {
+    var items: [Booking]
+}
+
+struct TicketBody: ResponseEncodable {
+    var result: String
+    var checkedInAt: Date
+    var booking: Booking
+
+    enum CodingKeys: String, CodingKey {
+        case result, booking
+        case checkedInAt = "checked_in_at"
+    }
+}

@@ -1,0 +1,284 @@
+import BoxOffice
+import BoxOfficeHTTP
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import NIOCore
+import PostgresClient
+import Testing
+
+/// Checkout, signed payment callbacks, bookings, cancellations and the door, end to end
+/// against the real Redis and PostgreSQL.
+@Suite struct CheckoutTests {
+    struct Purchase {
+        var holdID: String
+        var bookingID: String
+        var paymentID: String
+        var amount: Int
+    }
+
+    /// Holds `seats` for `user` and checks out.
+    static func checkOut(_ app: TestApp, _ showtime: ShowtimeFixture, _ seats: [Int], as user: TestApp.User) async throws -> Purchase {
+        let hold = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: "{\"seat_ids\": \(seats)}")
+        #expect(hold.status == .created)
+        let holdID = try #require(try hold.json()["id"] as? String)
+        let checkout = try await app.request(.post, "/holds/\(holdID)/checkout", as: user)
+        #expect(checkout.status == .created)
+        let body = try checkout.json()
+        return Purchase(
+            holdID: holdID, bookingID: try #require(body["booking_id"] as? String),
+            paymentID: try #require(body["payment_id"] as? String), amount: try #require(body["amount"] as? Int)
+        )
+    }
+
+    /// Sends the provider's callback, signed with the server's secret (or `signature`).
+    @discardableResult
+    static func callback(
+        _ app: TestApp, payment: String, status: String = "succeeded", amount: Int, currency: String = "EUR",
+        eventID: String = "evt_\(UUID().uuidString)", signature: String? = nil, at time: Date = Date()
+    ) async throws -> TestResponse {
+        let event = CheckoutService.PaymentEvent(eventID: eventID, paymentID: payment, status: status, amount: amount, currency: currency)
+        let body = try JSONEncoder().encode(event)
+        let header = signature ?? PaymentSignature(secret: app.dependencies.settings.paymentSecret).header(for: Array(body), at: time)
+        return try await app.request(
+            .post, "/payments/callback", body: ByteBuffer(bytes: body),
+            headers: [.contentType: "application/json", HTTPField.Name(PaymentSignature.headerName)!: header]
+        )
+    }
+
+    static func seatStatuses(_ app: TestApp, _ showtime: ShowtimeFixture) async throws -> [Int: String] {
+        let seats = try await app.request(.get, "/showtimes/\(showtime.id)/seats").json()["seats"] as? [[String: Any]] ?? []
+        return Dictionary(uniqueKeysWithValues: seats.map { ($0["id"] as! Int, $0["status"] as! String) })
+    }
+
+    static func expectInvariants(_ app: TestApp) async throws {
+        #expect(try await BookingInvariants.violations(in: app.dependencies.postgres) == [])
+    }
+
+    @Test func holdCheckoutAndASignedCallbackConfirmTheBookingAndSellTheSeats() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let seats = Array(showtime.rows[0][1...2])
+            let purchase = try await Self.checkOut(app, showtime, seats, as: user)
+            #expect(purchase.amount == 3000)
+            let pending = try await app.request(.get, "/bookings/\(purchase.bookingID)", as: user).json()
+            #expect(pending["status"] as? String == "pending")
+
+            let paid = try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount)
+            #expect(paid.status == .ok)
+            #expect(try paid.json()["outcome"] as? String == "confirmed")
+            let booking = try await app.request(.get, "/bookings/\(purchase.bookingID)", as: user).json()
+            #expect(booking["status"] as? String == "confirmed")
+            let code = try #require(booking["ticket_code"] as? String)
+            #expect(code.count >= 22, "at least 128 random bits")
+            // Sold in PostgreSQL, in Redis' cache, and on the seat map.
+            let sold = try await app.dependencies.postgres.query("""
+                SELECT count(*) AS n FROM showtime_seats WHERE showtime_id = \(showtime.id) AND status = 'sold'
+                """).first!.decode(Int.self, column: "n")
+            #expect(sold == 2)
+            let map = try await Self.seatStatuses(app, showtime)
+            #expect(seats.allSatisfy { map[$0] == "sold" })
+            let mine = try await app.request(.get, "/me/bookings", as: user).json()["items"] as? [[String: Any]] ?? []
+            #expect(mine.map { $0["id"] as? String } == [purchase.bookingID])
+            try await Self.expectInvariants(app)
+        }
+    }
+
+    @Test func checkingOutTwiceAnswersTheSameBookingAndHonoursTheIdempotencyKey() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let purchase = try await Self.checkOut(app, showtime, [showtime.rows[1][0]], as: user)
+            let again = try await app.request(.post, "/holds/\(purchase.holdID)/checkout", as: user)
+            #expect(try again.json()["booking_id"] as? String == purchase.bookingID)
+
+            let hold = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: "{\"seat_ids\": [\(showtime.rows[1][1])]}")
+            let holdID = try #require(try hold.json()["id"] as? String)
+            let key: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "k-\(UUID())"]
+            let first = try await app.request(.post, "/holds/\(holdID)/checkout", as: user, headers: key)
+            let second = try await app.request(.post, "/holds/\(holdID)/checkout", as: user, headers: key)
+            #expect(try first.json()["booking_id"] as? String == second.json()["booking_id"] as? String)
+            let reused = try await app.request(.post, "/holds/\(purchase.holdID)/checkout", as: user, headers: key)
+            #expect(reused.problemCode == "idempotency_key_reused")
+            let stranger = try await app.makeUser()
+            #expect(try await app.request(.post, "/holds/\(holdID)/checkout", as: stranger).status == .notFound)
+            #expect(try await app.request(.get, "/bookings/\(purchase.bookingID)", as: stranger).status == .notFound)
+        }
+    }
+
+    @Test func aThousandConcurrentReplaysOfOneCallbackConfirmOnce() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let purchase = try await Self.checkOut(app, showtime, [showtime.rows[2][3]], as: try await app.makeUser())
+            let eventID = "evt_replayed"
+            let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<1000 {
+                    group.addTask {
+                        let response = try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount, eventID: eventID)
+                        #expect(response.status == .ok)
+                        return try response.json()["outcome"] as? String ?? "?"
+                    }
+                }
+                return try await group.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+            }
+            #expect(outcomes == ["confirmed": 1, "duplicate": 999])
+            let events = try await app.dependencies.postgres.query("SELECT count(*) AS n FROM payment_events").first!.decode(Int.self, column: "n")
+            #expect(events == 1)
+            try await Self.expectInvariants(app)
+        }
+    }
+
+    @Test func forgedAndStaleCallbacksAre401AndChangeNothing() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let purchase = try await Self.checkOut(app, showtime, [showtime.rows[0][0]], as: try await app.makeUser())
+            let forged = try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount, signature: "t=\(Int(Date().timeIntervalSince1970)),v1=00ff")
+            #expect(forged.status == .unauthorized)
+            #expect(forged.problemCode == "invalid_signature")
+            let unsigned = try await app.request(.post, "/payments/callback", json: "{}")
+            #expect(unsigned.status == .unauthorized)
+            let stale = try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount, at: Date().addingTimeInterval(-600))
+            #expect(stale.status == .unauthorized)
+            #expect(stale.problemCode == "stale_signature")
+            let status = try await app.dependencies.postgres.query("SELECT status FROM bookings").first!.decode(String.self, column: "status")
+            #expect(status == "pending")
+            let events = try await app.dependencies.postgres.query("SELECT count(*) AS n FROM payment_events").first!.decode(Int.self, column: "n")
+            #expect(events == 0)
+        }
+    }
+
+    @Test func aFailedPaymentReleasesTheHoldAndAWrongAmountIsNeverConfirmed() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let failing = try await Self.checkOut(app, showtime, [showtime.rows[1][4]], as: user)
+            let failed = try await Self.callback(app, payment: failing.paymentID, status: "failed", amount: failing.amount)
+            #expect(try failed.json()["outcome"] as? String == "payment_failed")
+            #expect(try await Self.seatStatuses(app, showtime)[showtime.rows[1][4]] == "available")
+            let booking = try await app.request(.get, "/bookings/\(failing.bookingID)", as: user).json()
+            #expect(booking["status"] as? String == "payment_failed")
+
+            let wrong = try await Self.checkOut(app, showtime, [showtime.rows[1][5]], as: user)
+            let mismatch = try await Self.callback(app, payment: wrong.paymentID, amount: wrong.amount - 1)
+            #expect(mismatch.status == .unprocessableContent)
+            #expect(mismatch.problemCode == "amount_mismatch")
+            let after = try await app.request(.get, "/bookings/\(wrong.bookingID)", as: user).json()
+            #expect(after["status"] as? String == "failed")
+            try await Self.expectInvariants(app)
+        }
+    }
+
+    @Test func aLatePaymentIsConfirmedWhileTheSeatsAreFreeAndRefundedOnceTheyAreTaken() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let (alice, bob) = (try await app.makeUser(), try await app.makeUser())
+            let free = try await Self.checkOut(app, showtime, [showtime.rows[2][0]], as: alice)
+            let taken = try await Self.checkOut(app, showtime, [showtime.rows[2][1]], as: alice)
+            // Both holds lapse: released as the expiry worker releases an expired hold.
+            for purchase in [free, taken] {
+                _ = try await app.dependencies.holds.store.release(showtimeID: showtime.id, holdID: purchase.holdID, owner: nil)
+            }
+            // Someone else holds the second seat now.
+            #expect(try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: bob, json: "{\"seat_ids\": [\(showtime.rows[2][1])]}").status == .created)
+
+            let confirmed = try await Self.callback(app, payment: free.paymentID, amount: free.amount)
+            #expect(try confirmed.json()["outcome"] as? String == "confirmed")
+            let lost = try await Self.callback(app, payment: taken.paymentID, amount: taken.amount)
+            #expect(try lost.json()["outcome"] as? String == "seats_lost")
+            let refunds = try await app.dependencies.postgres.query("SELECT reason, amount_minor FROM refunds")
+            #expect(refunds.count == 1)
+            #expect(try refunds.first?.decode(String.self, column: "reason") == "seats_lost")
+            try await Self.expectInvariants(app)
+        }
+    }
+
+    @Test func ownersCancelUntilTheCutOffAndAdminsUntilTheStartWithRefunds() async throws {
+        try await TestApp.run { app in
+            let user = try await app.makeUser()
+            let admin = try await app.makeUser(role: .admin)
+            let later = try await app.makeShowtime()
+            let purchase = try await Self.checkOut(app, later, [later.rows[0][3]], as: user)
+            try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount)
+            let cancelled = try await app.request(.post, "/bookings/\(purchase.bookingID)/cancel", as: user)
+            #expect(cancelled.status == .ok)
+            #expect(try cancelled.json()["status"] as? String == "cancelled")
+            #expect(try await Self.seatStatuses(app, later)[later.rows[0][3]] == "available")
+            #expect(try await app.request(.post, "/bookings/\(purchase.bookingID)/cancel", as: user).problemCode == "not_cancellable")
+
+            // Within the hour before the start only an admin may cancel.
+            let soon = try await app.makeShowtime(startsIn: 1800)
+            let close = try await Self.checkOut(app, soon, [soon.rows[0][0]], as: user)
+            try await Self.callback(app, payment: close.paymentID, amount: close.amount)
+            let refused = try await app.request(.post, "/bookings/\(close.bookingID)/cancel", as: user)
+            #expect(refused.status == .conflict)
+            #expect(refused.problemCode == "cancellation_closed")
+            #expect(try await app.request(.post, "/bookings/\(close.bookingID)/cancel", as: try await app.makeUser()).status == .notFound)
+            #expect(try await app.request(.post, "/bookings/\(close.bookingID)/cancel", as: admin).status == .ok)
+
+            let refunds = try await app.dependencies.postgres.query("SELECT count(*) AS n FROM refunds").first!.decode(Int.self, column: "n")
+            #expect(refunds == 2)
+            try await Self.expectInvariants(app)
+        }
+    }
+
+    @Test func cancellingAShowtimeCancelsAndRefundsEveryBooking() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let admin = try await app.makeUser(role: .admin)
+            for seat in showtime.rows[1][0..<3] {
+                let purchase = try await Self.checkOut(app, showtime, [seat], as: try await app.makeUser())
+                try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount)
+            }
+            #expect(try await app.request(.post, "/admin/showtimes/\(showtime.id)/cancel", as: try await app.makeUser()).status == .forbidden)
+            let response = try await app.request(.post, "/admin/showtimes/\(showtime.id)/cancel", as: admin)
+            #expect(response.status == .ok)
+            let rows = try await app.dependencies.postgres.query("""
+                SELECT (SELECT count(*) FROM bookings WHERE status = 'cancelled') AS cancelled,
+                       (SELECT count(*) FROM refunds WHERE reason = 'showtime_cancelled') AS refunds,
+                       (SELECT count(*) FROM showtime_seats WHERE status = 'sold') AS sold
+                """).first!
+            #expect(try rows.decode(Int.self, column: "cancelled") == 3)
+            #expect(try rows.decode(Int.self, column: "refunds") == 3)
+            #expect(try rows.decode(Int.self, column: "sold") == 0)
+            let list = try await app.request(.get, "/admin/bookings?showtime_id=\(showtime.id)&status=cancelled", as: admin)
+            #expect((try list.json()["items"] as? [Any])?.count == 3)
+            #expect(try await app.request(.get, "/admin/bookings?status=nonsense", as: admin).status == .unprocessableContent)
+            try await Self.expectInvariants(app)
+        }
+    }
+
+    @Test func twoScansOfOneTicketAtOnceAdmitExactlyOne() async throws {
+        try await TestApp.run { app in
+            let user = try await app.makeUser()
+            let staff = try await app.makeUser(role: .staff)
+            // Today, in the cinema's zone: a few minutes from now.
+            let showtime = try await app.makeShowtime(startsIn: 300)
+            let purchase = try await Self.checkOut(app, showtime, [showtime.rows[0][2]], as: user)
+            try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount)
+            let code = try #require(try await app.request(.get, "/bookings/\(purchase.bookingID)", as: user).json()["ticket_code"] as? String)
+            #expect(try await app.request(.post, "/admin/tickets/validate", as: user, json: "{\"code\": \"\(code)\"}").status == .forbidden)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<2 {
+                    group.addTask { try await app.request(.post, "/admin/tickets/validate", as: staff, json: "{\"code\": \"\(code)\"}").status }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.sorted { $0.code < $1.code } == [.ok, .conflict])
+            let again = try await app.request(.post, "/admin/tickets/validate", as: staff, json: "{\"code\": \"\(code)\"}")
+            #expect(again.problemCode == "ticket_already_used")
+            #expect(try await app.request(.post, "/admin/tickets/validate", as: staff, json: "{\"code\": \"nope\"}").problemCode == "ticket_unknown")
+        }
+    }
+
+    @Test func theSandboxRoutePaysWithAProperlySignedCallback() async throws {
+        try await TestApp.run(configure: { $0.sandboxRoutesEnabled = true }) { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let purchase = try await Self.checkOut(app, showtime, [showtime.rows[2][5]], as: user)
+            let paid = try await app.request(.post, "/sandbox/payments/\(purchase.paymentID)", json: "{\"outcome\": \"succeed\"}")
+            #expect(try paid.json()["outcome"] as? String == "confirmed")
+        }
+    }
+}
