@@ -50,11 +50,14 @@ public struct ServerSettings: Sendable {
     public var port: Int
     /// The OpenAPI document served at `/openapi.yaml`.
     public var openAPIPath: String
+    /// The web client's folder, served at `/` for paths no route answers.
+    public var publicDirectory: String
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, openAPIPath: String = "openapi.yaml") {
+    public init(host: String = "127.0.0.1", port: Int = 8080, openAPIPath: String = "openapi.yaml", publicDirectory: String = "public") {
         self.host = host
         self.port = port
         self.openAPIPath = openAPIPath
+        self.publicDirectory = publicDirectory
     }
 }
 
@@ -67,6 +70,10 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
         RequestIDMiddleware()
         MetricsMiddleware()
         LogRequestsMiddleware(.debug)
+        // Only what no route answers (a 404) is looked up as a file: the API pays nothing.
+        FileMiddleware(
+            settings.publicDirectory, cacheControl: .init([(MediaType(type: .any), [.noCache])]), searchForIndexHtml: true
+        ).withServeOnNotFoundResponse()
         ProblemMiddleware()
         AuthMiddleware(tokens: dependencies.tokens)
     }

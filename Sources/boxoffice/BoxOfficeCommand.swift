@@ -9,7 +9,7 @@ struct BoxOfficeCommand: AsyncParsableCommand {
             Every option can also be set by the environment variable named in its help; a flag \
             wins over the environment. See README.md for the full list.
             """,
-        subcommands: [ServeCommand.self, MigrateCommand.self, CreateAdminCommand.self, SandboxCommand.self]
+        subcommands: [ServeCommand.self, MigrateCommand.self, CreateAdminCommand.self, SeedDemoCommand.self, SandboxCommand.self]
     )
 }
 

@@ -31,6 +31,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("time-zone"), help: "The cinema's time zone, for days and time slots (env BOXOFFICE_TIMEZONE, default Europe/Berlin).")
     var timeZone: String?
 
+    @Option(name: .customLong("public-dir"), help: "The web client's folder, served at / (env BOXOFFICE_PUBLIC_DIR, default public).")
+    var publicDirectory: String?
+
     @Option(name: .customLong("lua-dir"), help: "The repository's lua/ folder with the Redis scripts (env BOXOFFICE_LUA_DIR, default lua).")
     var luaDirectory: String?
 
@@ -44,7 +47,9 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = ServerSettings(
             host: requiredSetting(host, "BOXOFFICE_HOST") ?? "127.0.0.1",
-            port: try positive(requiredSetting(port.map(String.init), "BOXOFFICE_PORT"), name: "BOXOFFICE_PORT", default: 8080, range: 1...65535)
+            port: try positive(requiredSetting(port.map(String.init), "BOXOFFICE_PORT"), name: "BOXOFFICE_PORT", default: 8080, range: 1...65535),
+            openAPIPath: requiredSetting(nil, "BOXOFFICE_OPENAPI_PATH") ?? "openapi.yaml",
+            publicDirectory: requiredSetting(publicDirectory, "BOXOFFICE_PUBLIC_DIR") ?? "public"
         )
         guard let secret = requiredSetting(jwtSecret, "BOXOFFICE_JWT_SECRET") else {
             throw StartupError("BOXOFFICE_JWT_SECRET is not set: give at least 32 random bytes, e.g. export BOXOFFICE_JWT_SECRET=$(openssl rand -hex 32)")

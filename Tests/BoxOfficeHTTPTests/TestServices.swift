@@ -27,7 +27,7 @@ enum TestServices {
     static var migrationsDirectory: String { repositoryRoot + "/migrations" }
 
     static var serverSettings: ServerSettings {
-        ServerSettings(openAPIPath: repositoryRoot + "/openapi.yaml")
+        ServerSettings(openAPIPath: repositoryRoot + "/openapi.yaml", publicDirectory: repositoryRoot + "/public")
     }
 
     static func environment(_ name: String) throws -> String {
