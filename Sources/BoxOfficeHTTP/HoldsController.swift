@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 public import Hummingbird
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// Seat maps, seat holds and the live stream of availability: the hot paths, Redis only.
@@ -69,17 +70,38 @@ public struct HoldsController: Sendable {
             let renderer = self.renderer
             let body = ResponseBody { writer in
                 try await broadcaster.withDeltas(showtimeID: showtimeID) { deltas in
-                    // Subscribed first, read second: no delta falls between the two.
-                    var current = since ?? -1
-                    if case .map(let map) = try await holds.seatMap(showtimeID: showtimeID, viewer: viewer),
-                       map.version != since {
-                        current = map.version ?? -1
-                        try await writer.write(Self.event("snapshot", id: map.version, data: renderer.render(map, viewer: viewer)))
-                    }
-                    for await delta in deltas {
-                        guard let version = Self.version(ofDelta: delta), version > current else { continue }
-                        current = version
-                        try await writer.write(Self.event("delta", id: version, data: ByteBuffer(string: delta)))
+                    // Deltas and heartbeats (nil) in one sequence: a heartbeat's write is how a
+                    // client that went away is noticed when its showtime is quiet.
+                    let (events, continuation) = AsyncStream<String?>.makeStream()
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            for await delta in deltas { continuation.yield(delta) }
+                            continuation.finish()
+                        }
+                        group.addTask {
+                            while true {
+                                try await Task.sleep(for: Self.heartbeatInterval)
+                                continuation.yield(nil)
+                            }
+                        }
+                        // Subscribed first, read second: no delta falls between the two.
+                        var current = since ?? -1
+                        if case .map(let map) = try await holds.seatMap(showtimeID: showtimeID, viewer: viewer),
+                           map.version != since {
+                            current = map.version ?? -1
+                            try await writer.write(Self.event("snapshot", id: map.version, data: renderer.render(map, viewer: viewer)))
+                        }
+                        // Ends at graceful shutdown, so that the server need not wait for streams.
+                        for await event in events.cancelOnGracefulShutdown() {
+                            guard let delta = event else {
+                                try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                                continue
+                            }
+                            guard let version = Self.version(ofDelta: delta), version > current else { continue }
+                            current = version
+                            try await writer.write(Self.event("delta", id: version, data: ByteBuffer(string: delta)))
+                        }
+                        group.cancelAll()
                     }
                 }
                 try await writer.finish(nil)
@@ -105,6 +127,8 @@ public struct HoldsController: Sendable {
         }
         return Self.jsonResponse(renderer.render(map, viewer: viewer), version: map.version)
     }
+
+    static let heartbeatInterval: Duration = .seconds(15)
 
     static func jsonResponse(_ body: ByteBuffer, version: Int?) -> Response {
         var headers = version.map(cacheHeaders(version:)) ?? [.cacheControl: "no-store"]

@@ -1,0 +1,131 @@
+import BoxOffice
+import BoxOfficeHTTP
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+/// The live seat-map stream (server-sent events) over a real socket.
+@Suite struct LiveStreamTests {
+    /// One server-sent event: its name and its `data:` JSON.
+    struct LiveEvent: Sendable {
+        var name: String
+        var data: String
+
+        var json: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any]) ?? [:]
+        }
+    }
+
+    /// Opens `/showtimes/{id}/live` on the server at `port` and hands `body` the events as they come.
+    static func withLiveStream<R: Sendable>(
+        port: Int, showtimeID: Int, since: Int? = nil,
+        _ body: (inout AsyncThrowingStream<LiveEvent, any Error>.Iterator) async throws -> R
+    ) async throws -> R {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            var request = "GET /showtimes/\(showtimeID)/live HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+            if let since { request += "Last-Event-ID: \(since)\r\n" }
+            try await outbound.write(ByteBuffer(string: request + "\r\n"))
+            let events = AsyncThrowingStream<LiveEvent, any Error> { continuation in
+                let task = Task {
+                    var pending = ""
+                    var name = ""
+                    do {
+                        for try await chunk in inbound {
+                            // "\r\n" is one Character in Swift: normalise so lines split on "\n".
+                            pending += String(buffer: chunk).replacingOccurrences(of: "\r\n", with: "\n")
+                            while let newline = pending.firstIndex(of: "\n") {
+                                let line = pending[..<newline].trimmingCharacters(in: .whitespacesAndNewlines)
+                                pending.removeSubrange(...newline)
+                                if line.hasPrefix("event: ") { name = String(line.dropFirst(7)) }
+                                if line.hasPrefix("data: ") { continuation.yield(LiveEvent(name: name, data: String(line.dropFirst(6)))) }
+                            }
+                        }
+                        continuation.finish()
+                    } catch {
+                        continuation.finish(throwing: error)
+                    }
+                }
+                continuation.onTermination = { _ in task.cancel() }
+            }
+            var iterator = events.makeAsyncIterator()
+            return try await body(&iterator)
+        }
+    }
+
+    static func statuses(_ event: [String: Any]) -> [Int: String] {
+        let seats = event["seats"] as? [[String: Any]] ?? []
+        return Dictionary(seats.map { ($0["id"] as! Int, $0["status"] as! String) }, uniquingKeysWith: { $1 })
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aHoldMadeThroughOneInstanceIsSeenLiveByAClientOfAnother() async throws {
+        try await TestServices.withDatabase { configuration in
+            try await TestServices.withDependencies(postgres: configuration) { first in
+                try await TestServices.withDependencies(postgres: configuration) { second in
+                    let holdingApp = buildApplication(first, settings: TestServices.serverSettings, logger: Logger(label: "test.a"))
+                    let watchingApp = buildApplication(second, settings: TestServices.serverSettings, logger: Logger(label: "test.b"))
+                    try await holdingApp.test(.router) { holdingClient in
+                        let holder = TestApp(client: holdingClient, dependencies: first)
+                        let showtime = try await holder.makeShowtime()
+                        let user = try await holder.makeUser()
+                        let seats = Array(showtime.rows[1][0...1])
+                        try await watchingApp.test(.live) { watchingClient in
+                            let port = try #require(watchingClient.port)
+                            // The watching instance subscribes to Redis in the background: wait until it listens.
+                            while !second.broadcaster.isSubscribed { try await Task.sleep(for: .milliseconds(20)) }
+                            try await Self.withLiveStream(port: port, showtimeID: showtime.id) { events in
+                                let first = try #require(try await events.next())
+                                let snapshot = first.json
+                                #expect(first.name == "snapshot")
+                                #expect(Self.statuses(snapshot)[seats[0]] == "available")
+                                let snapshotVersion = try #require(snapshot["version"] as? Int)
+
+                                let hold = try await holder.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: "{\"seat_ids\": \(seats)}")
+                                #expect(hold.status == .created)
+                                let next = try #require(try await events.next())
+                                let delta = next.json
+                                #expect(next.name == "delta")
+                                #expect(Self.statuses(delta) == [seats[0]: "held", seats[1]: "held"])
+                                #expect((delta["version"] as? Int ?? 0) > snapshotVersion)
+
+                                let holdID = try #require(try hold.json()["id"] as? String)
+                                #expect(try await holder.request(.delete, "/holds/\(holdID)", as: user).status == .noContent)
+                                let freed = try #require(try await events.next()).json
+                                #expect(Self.statuses(freed) == [seats[0]: "available", seats[1]: "available"])
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aClientThatReconnectsWithTheCurrentVersionGetsNoSecondSnapshot() async throws {
+        try await TestApp.run(.live) { app in
+            let showtime = try await app.makeShowtime()
+            let port = try #require(app.client.port)
+            while !app.dependencies.broadcaster.isSubscribed { try await Task.sleep(for: .milliseconds(20)) }
+            let version = try await Self.withLiveStream(port: port, showtimeID: showtime.id) { events in
+                try #require(try await events.next()).json["version"] as? Int
+            }
+            try await Self.withLiveStream(port: port, showtimeID: showtime.id, since: version) { events in
+                let user = try await app.makeUser()
+                _ = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: "{\"seat_ids\": [\(showtime.rows[0][0])]}")
+                let event = try #require(try await events.next())
+                #expect(event.name == "delta", "up to date: the first event is the next change, not a snapshot")
+            }
+        }
+    }
+}
