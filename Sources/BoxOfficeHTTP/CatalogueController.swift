@@ -111,7 +111,7 @@ public struct CatalogueController: Sendable {
     /// The body as JSON; a body beyond the context's limit is 413 rather than a failure.
     private func decode<T: Decodable>(_ type: T.Type, from request: Request, context: AppRequestContext) async throws -> T {
         do {
-            return try await request.decode(as: type, context: context)
+            return try await request.decodeJSON(as: type, context: context)
         } catch is NIOTooManyBytesError {
             throw Problem(.contentTooLarge, code: "body_too_large", message: "The request body is larger than \(context.maxUploadSize) bytes.")
         }

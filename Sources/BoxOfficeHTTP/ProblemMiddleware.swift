@@ -2,6 +2,7 @@ import BoxOffice
 import Foundation
 public import Hummingbird
 import Logging
+import NIOCore
 import PostgresClient
 import RedisClient
 
@@ -34,8 +35,12 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return problem(for: error)
         case let httpError as HTTPError:
             return problem(for: httpError)
+        case is NIOTooManyBytesError:
+            return Problem(.contentTooLarge, code: "body_too_large", message: "The request body is too large.")
         case let decodingError as DecodingError:
-            return Problem(.badRequest, code: "invalid_body", message: describe(decodingError))
+            let message = describe(decodingError)
+            let fieldErrors = field(of: decodingError).map { [Problem.FieldError(field: $0, message: message)] } ?? []
+            return Problem(.badRequest, code: "invalid_body", message: message, fieldErrors: fieldErrors)
         case let redisError as RedisError where redisError.code == .unavailable
             || redisError.code == .connectionClosed || redisError.code == .timeout:
             return .serviceUnavailable("redis")
@@ -114,6 +119,19 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         @unknown default:
             return "The body could not be read."
         }
+    }
+
+    /// The dotted path of the field a decoding error is about (`prices.standard`), or nil when
+    /// it is about the body as a whole.
+    private static func field(of error: DecodingError) -> String? {
+        let path: [any CodingKey]
+        switch error {
+        case .keyNotFound(let key, let context): path = context.codingPath + [key]
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): path = context.codingPath
+        @unknown default: return nil
+        }
+        guard !path.isEmpty else { return nil }
+        return path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
     }
 
     private static func describeType(_ type: Any.Type) -> String {
