@@ -143,6 +143,7 @@ public struct CatalogueController: Sendable {
         query.genreID = integer("genre", default: nil, in: 1...Int.max)
         if let text = parameter("q")?.trimmingCharacters(in: CharacterSet.whitespaces), !text.isEmpty {
             validator.check(text.count <= 200, "q", "must be at most 200 characters")
+            validator.check(!text.unicodeScalars.contains("\0"), "q", "must not contain NUL characters")
             query.titleContains = text
         }
         if let text = parameter("showing_on"), !text.isEmpty {

@@ -47,6 +47,9 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case let postgresError as PostgresError where postgresError.code == .connectionFailed
             || postgresError.code == .connectionLost || postgresError.code == .poolTimeout:
             return .serviceUnavailable("postgres")
+        case let postgresError as PostgresError where postgresError.sqlState == "22021":
+            // Text PostgreSQL cannot hold (a NUL character) that no validation caught.
+            return Problem(.badRequest, code: "invalid_text", message: "Text may not contain NUL characters.")
         default:
             return Problem(.internalServerError, code: "internal_error", message: "Something went wrong on our side.")
         }

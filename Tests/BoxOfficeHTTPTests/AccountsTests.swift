@@ -129,6 +129,14 @@ import Testing
         }
     }
 
+    @Test func anEmailWithANULCharacterFailsToSignInLikeAnyUnknownEmail() async throws {
+        try await TestApp.run { app in
+            let response = try await app.request(.post, "/auth/login", json: #"{"email": "a\u0000@example.com", "password": "whatever-it-is"}"#)
+            #expect(response.status == .unauthorized)
+            #expect(response.problemCode == "invalid_credentials")
+        }
+    }
+
     @Test func meWithoutATokenIs401AndWithAForgedTokenToo() async throws {
         try await TestApp.run { app in
             let anonymous = try await app.request(.get, "/me")

@@ -170,6 +170,24 @@ import Testing
         }
     }
 
+    /// PostgreSQL text cannot hold NUL: such input is named as invalid, never a 500.
+    @Test func textWithANULCharacterIs422NamingTheField() async throws {
+        try await TestApp.run { app in
+            let admin = try await app.makeUser(role: .admin)
+            let genre = try await app.request(.post, "/admin/genres", as: admin, json: #"{"name": "Dra\u0000ma"}"#)
+            #expect(genre.status == .unprocessableContent)
+            #expect(genre.problemFields == ["name"])
+            let movie = try await app.request(.post, "/admin/movies", as: admin, json: """
+                {"title": "A\\u0000", "description": "B\\u0000", "age_rating": "1\\u00002", "duration_minutes": 90, "genre_ids": []}
+                """)
+            #expect(movie.status == .unprocessableContent)
+            #expect(movie.problemFields == ["title", "description", "age_rating"])
+            let search = try await app.request(.get, "/movies?q=a%00b")
+            #expect(search.status == .unprocessableContent)
+            #expect(search.problemFields == ["q"])
+        }
+    }
+
     // MARK: - Posters
 
     @Test func pngJpegAndWebpPostersAreRecognisedByTheirBytes() async throws {

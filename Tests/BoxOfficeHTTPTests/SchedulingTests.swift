@@ -81,6 +81,17 @@ import Testing
         }
     }
 
+    @Test func aNULCharacterInAHallNameOrRowLabelIs422() async throws {
+        try await TestApp.run { app in
+            let admin = try await app.makeUser(role: .admin)
+            let response = try await app.request(.post, "/admin/halls", as: admin, json: #"""
+                {"name": "Studio\u00001", "cleaning_minutes": 10, "layout": {"rows": [{"label": "A\u0000", "seats": 2}]}}
+                """#)
+            #expect(response.status == .unprocessableContent)
+            #expect(response.problemFields == ["name", "layout.rows[0].label"])
+        }
+    }
+
     @Test func aHallNameIsUnique() async throws {
         try await TestApp.run { app in
             let admin = try await app.makeUser(role: .admin)
