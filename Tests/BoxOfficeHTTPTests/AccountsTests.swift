@@ -10,7 +10,7 @@ import RedisClient
 import Testing
 
 /// Sign-up, sign-in, sessions, roles and login throttling, over HTTP.
-@Suite struct AccountsTests {
+@Suite(.serialized) struct AccountsTests {
     /// An email no other test (or earlier run) uses: the throttle's counters live in the shared Redis.
     private func freshEmail(_ tag: String = "user") -> String {
         "\(tag)-\(UUID().uuidString.prefix(12).lowercased())@example.com"

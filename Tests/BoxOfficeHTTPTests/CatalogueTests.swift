@@ -8,7 +8,7 @@ import PostgresClient
 import Testing
 
 /// Genres, movies and posters, over HTTP.
-@Suite struct CatalogueTests {
+@Suite(.serialized) struct CatalogueTests {
     /// The smallest byte strings each format is recognised by, padded like a real file.
     static let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + Array(repeating: 0x42, count: 64)
     static let jpeg: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0] + Array(repeating: 0x11, count: 64)

@@ -8,7 +8,7 @@ import PostgresClient
 import Testing
 
 /// Halls with seat layouts, and showtimes, over HTTP.
-@Suite struct SchedulingTests {
+@Suite(.serialized) struct SchedulingTests {
     // MARK: - Halls
 
     @Test func aHallIsCreatedFromRowsWithAislesAndCategoriesAndDrawnPublicly() async throws {
