@@ -76,13 +76,13 @@ public struct AccountsController: Sendable {
     public func addRoutes(to router: Router<AppRequestContext>) {
         /// Creates an account with role `user` and signs it in: 201 with a token pair.
         router.post("/auth/signup") { request, context in
-            let body = try await request.decode(as: SignUpRequest.self, context: context)
+            let body = try await request.decodeJSON(as: SignUpRequest.self, context: context)
             let session = try await service.signUp(email: body.email, password: body.password, name: body.name)
             return EditedResponse(status: .created, response: try await sessionResponse(session))
         }
         /// Signs in with email and password: a token pair; 429 after repeated failures.
         router.post("/auth/login") { request, context in
-            let body = try await request.decode(as: LogInRequest.self, context: context)
+            let body = try await request.decodeJSON(as: LogInRequest.self, context: context)
             let session = try await service.logIn(
                 email: body.email, password: body.password, clientAddress: clientAddress(of: context)
             )
@@ -90,12 +90,12 @@ public struct AccountsController: Sendable {
         }
         /// Exchanges a refresh token for a new pair; the old token is spent.
         router.post("/auth/refresh") { request, context in
-            let body = try await request.decode(as: RefreshTokenRequest.self, context: context)
+            let body = try await request.decodeJSON(as: RefreshTokenRequest.self, context: context)
             return try await sessionResponse(try await service.refresh(body.refreshToken))
         }
         /// Ends the session of a refresh token (all tokens of its family): 204.
         router.post("/auth/logout") { request, context in
-            let body = try await request.decode(as: RefreshTokenRequest.self, context: context)
+            let body = try await request.decodeJSON(as: RefreshTokenRequest.self, context: context)
             try await service.logOut(body.refreshToken)
             return Response(status: .noContent)
         }
@@ -118,7 +118,7 @@ public struct AccountsController: Sendable {
         router.put("/admin/users/:id/role") { request, context in
             _ = try context.requireAdmin()
             guard let id = context.parameters.get("id", as: UUID.self) else { throw BoxOfficeError.notFound("The user") }
-            let body = try await request.decode(as: RoleRequest.self, context: context)
+            let body = try await request.decodeJSON(as: RoleRequest.self, context: context)
             guard let role = Role(rawValue: body.role) else {
                 let names = Role.allCases.map(\.rawValue).joined(separator: ", ")
                 throw BoxOfficeError.validation(field: "role", "must be one of \(names)")
@@ -137,10 +137,9 @@ public struct AccountsController: Sendable {
         )
     }
 
-    /// The peer's IP address, when the context records it; per-address throttling is skipped
-    /// without it.
+    /// The peer's IP address; per-address throttling is skipped without one.
     private func clientAddress(of context: AppRequestContext) -> String? {
-        ((context as Any) as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress
+        context.remoteAddress?.ipAddress
     }
 }
 

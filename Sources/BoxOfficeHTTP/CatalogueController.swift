@@ -111,7 +111,7 @@ public struct CatalogueController: Sendable {
     /// The body as JSON; a body beyond the context's limit is 413 rather than a failure.
     private func decode<T: Decodable>(_ type: T.Type, from request: Request, context: AppRequestContext) async throws -> T {
         do {
-            return try await request.decode(as: type, context: context)
+            return try await request.decodeJSON(as: type, context: context)
         } catch is NIOTooManyBytesError {
             throw Problem(.contentTooLarge, code: "body_too_large", message: "The request body is larger than \(context.maxUploadSize) bytes.")
         }
@@ -143,6 +143,7 @@ public struct CatalogueController: Sendable {
         query.genreID = integer("genre", default: nil, in: 1...Int.max)
         if let text = parameter("q")?.trimmingCharacters(in: CharacterSet.whitespaces), !text.isEmpty {
             validator.check(text.count <= 200, "q", "must be at most 200 characters")
+            validator.check(!text.unicodeScalars.contains("\0"), "q", "must not contain NUL characters")
             query.titleContains = text
         }
         if let text = parameter("showing_on"), !text.isEmpty {

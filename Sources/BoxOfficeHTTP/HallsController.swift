@@ -25,7 +25,7 @@ public struct HallsController: Sendable {
         /// Creates a hall from a layout (explicit seats, rows, or a grid): 201 with its seats.
         router.post("/admin/halls") { request, context in
             _ = try context.requireAdmin()
-            let input = try await request.decode(as: HallInput.self, context: context)
+            let input = try await request.decodeJSON(as: HallInput.self, context: context)
             return EditedResponse(status: .created, response: SchedulingJSON(try await halls.create(input)))
         }
         /// Lists halls by name with their seat counts and categories.
@@ -42,7 +42,7 @@ public struct HallsController: Sendable {
         router.put("/admin/halls/:id") { request, context in
             _ = try context.requireAdmin()
             let id = try SchedulingQuery.id(context, "Hall")
-            let input = try await request.decode(as: HallInput.self, context: context)
+            let input = try await request.decodeJSON(as: HallInput.self, context: context)
             return SchedulingJSON(try await halls.update(id, input))
         }
         /// Deletes a hall that no showtime has used: 204.

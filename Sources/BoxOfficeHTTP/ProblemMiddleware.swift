@@ -2,6 +2,7 @@ import BoxOffice
 import Foundation
 public import Hummingbird
 import Logging
+import NIOCore
 import PostgresClient
 import RedisClient
 
@@ -34,14 +35,21 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return problem(for: error)
         case let httpError as HTTPError:
             return problem(for: httpError)
+        case is NIOTooManyBytesError:
+            return Problem(.contentTooLarge, code: "body_too_large", message: "The request body is too large.")
         case let decodingError as DecodingError:
-            return Problem(.badRequest, code: "invalid_body", message: describe(decodingError))
+            let message = describe(decodingError)
+            let fieldErrors = field(of: decodingError).map { [Problem.FieldError(field: $0, message: message)] } ?? []
+            return Problem(.badRequest, code: "invalid_body", message: message, fieldErrors: fieldErrors)
         case let redisError as RedisError where redisError.code == .unavailable
             || redisError.code == .connectionClosed || redisError.code == .timeout:
             return .serviceUnavailable("redis")
         case let postgresError as PostgresError where postgresError.code == .connectionFailed
             || postgresError.code == .connectionLost || postgresError.code == .poolTimeout:
             return .serviceUnavailable("postgres")
+        case let postgresError as PostgresError where postgresError.sqlState == "22021":
+            // Text PostgreSQL cannot hold (a NUL character) that no validation caught.
+            return Problem(.badRequest, code: "invalid_text", message: "Text may not contain NUL characters.")
         default:
             return Problem(.internalServerError, code: "internal_error", message: "Something went wrong on our side.")
         }
@@ -114,6 +122,19 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         @unknown default:
             return "The body could not be read."
         }
+    }
+
+    /// The dotted path of the field a decoding error is about (`prices.standard`), or nil when
+    /// it is about the body as a whole.
+    private static func field(of error: DecodingError) -> String? {
+        let path: [any CodingKey]
+        switch error {
+        case .keyNotFound(let key, let context): path = context.codingPath + [key]
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): path = context.codingPath
+        @unknown default: return nil
+        }
+        guard !path.isEmpty else { return nil }
+        return path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
     }
 
     private static func describeType(_ type: Any.Type) -> String {

@@ -20,14 +20,14 @@ public struct ShowtimesController: Sendable {
         /// Schedules a showtime with a price per seat category: 201, or 409 `showtime_overlap`.
         router.post("/admin/showtimes") { request, context in
             _ = try context.requireAdmin()
-            let input = try await request.decode(as: ShowtimeInput.self, context: context)
+            let input = try await request.decodeJSON(as: ShowtimeInput.self, context: context)
             return EditedResponse(status: .created, response: SchedulingJSON(try await showtimes.create(input)))
         }
         /// Moves a showtime and/or replaces its prices or currency.
         router.put("/admin/showtimes/:id") { request, context in
             _ = try context.requireAdmin()
             let id = try SchedulingQuery.id(context, "Showtime")
-            let change = try await request.decode(as: ShowtimeChange.self, context: context)
+            let change = try await request.decodeJSON(as: ShowtimeChange.self, context: context)
             return SchedulingJSON(try await showtimes.update(id, change))
         }
         /// Cancels a showtime and all of its bookings with refunds, in one transaction: 200

@@ -52,7 +52,9 @@ public struct AccountService: Sendable {
         try await throttle.checkAllowed(email: email, clientAddress: clientAddress)
         // bcrypt ignores what follows a NUL or the 72nd byte; such a password never matches.
         let usable = !password.unicodeScalars.contains("\0") && password.utf8.count <= AccountRules.maximumPasswordBytes
-        guard let (account, hash) = try await accounts.credentials(email: email) else {
+        // PostgreSQL text cannot hold NUL, so no stored email has one.
+        let lookup = email.unicodeScalars.contains("\0") ? nil : try await accounts.credentials(email: email)
+        guard let (account, hash) = lookup else {
             try await hasher.verifyAgainstDummy(password)
             await throttle.recordFailure(email: email, clientAddress: clientAddress)
             throw Self.invalidCredentials

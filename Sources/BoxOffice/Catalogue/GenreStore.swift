@@ -52,6 +52,7 @@ public struct GenreStore: Sendable {
         var validator = Validator()
         validator.check(!name.isEmpty, "name", "is required")
         validator.check(name.count <= 100, "name", "must be at most 100 characters")
+        validator.check(!name.unicodeScalars.contains("\0"), "name", "must not contain NUL characters")
         try validator.validate()
         return name
     }

@@ -80,7 +80,9 @@ public struct MovieInput: Sendable, Equatable, Decodable {
             validator.check(!title.isEmpty, "title", "must not be empty")
             validator.check(title.count <= 300, "title", "must be at most 300 characters")
         }
+        validator.check(!title.unicodeScalars.contains("\0"), "title", "must not contain NUL characters")
         validator.check(description.count <= 10_000, "description", "must be at most 10000 characters")
+        validator.check(!description.unicodeScalars.contains("\0"), "description", "must not contain NUL characters")
         if let durationMinutes {
             validator.check((1...1000).contains(durationMinutes), "duration_minutes", "must be between 1 and 1000")
         } else {
@@ -88,6 +90,7 @@ public struct MovieInput: Sendable, Equatable, Decodable {
         }
         if let ageRating {
             validator.check(!ageRating.isEmpty && ageRating.count <= 20, "age_rating", "must be 1 to 20 characters, or null")
+            validator.check(!ageRating.unicodeScalars.contains("\0"), "age_rating", "must not contain NUL characters")
         }
         if let releaseYear {
             validator.check((1880...2200).contains(releaseYear), "release_year", "must be between 1880 and 2200")

@@ -199,6 +199,7 @@ public struct HallLayout: Sendable, Equatable {
 
     static func isValidLabel(_ label: String) -> Bool {
         !label.isEmpty && label.count <= 10 && !label.contains(where: \.isWhitespace)
+            && !label.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
     private static func checkCategory(_ name: String, _ field: String, _ validator: inout Validator) {
@@ -236,7 +237,7 @@ public struct HallLayout: Sendable, Equatable {
         var seats: [LayoutSeat] = []
         for (rowIndex, row) in rows.enumerated() {
             let rowField = "\(field)[\(rowIndex)]"
-            validator.check(isValidLabel(row.label), "\(rowField).label", "must be 1 to 10 characters without spaces.")
+            validator.check(isValidLabel(row.label), "\(rowField).label", "must be 1 to 10 characters without spaces or control characters.")
             validator.check(labels.insert(row.label).inserted, "\(rowField).label", "'\(row.label)' is used by an earlier row.")
             let seatCountValid = (1...maxSeatsPerRow).contains(row.seats)
             validator.check(seatCountValid, "\(rowField).seats", "must be 1 to \(maxSeatsPerRow).")
@@ -315,7 +316,7 @@ public struct HallLayout: Sendable, Equatable {
         for (index, seat) in explicit.enumerated() {
             let seatField = "\(field)[\(index)]"
             guard isValidLabel(seat.row) else {
-                validator.check(false, "\(seatField).row", "must be 1 to 10 characters without spaces.")
+                validator.check(false, "\(seatField).row", "must be 1 to 10 characters without spaces or control characters.")
                 continue
             }
             let rowIndex: Int

@@ -111,6 +111,7 @@ public struct HallStore: Sendable {
         var validator = Validator()
         let name = input.name.trimmingCharacters(in: .whitespacesAndNewlines)
         validator.check((1...100).contains(name.count), "name", "must be 1 to 100 characters.")
+        validator.check(!name.unicodeScalars.contains("\0"), "name", "must not contain NUL characters.")
         validator.check((0...600).contains(input.cleaningMinutes), "cleaning_minutes", "must be 0 to 600.")
         if let bestView = input.bestView {
             validator.check(bestView.x.isFinite && abs(bestView.x) <= 100_000, "best_view.x", "must be a number within ±100000.")

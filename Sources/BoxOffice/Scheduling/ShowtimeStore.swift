@@ -29,8 +29,9 @@ public struct ShowtimeStore: Sendable {
                 let hall = try await connection.query("""
                     SELECT cleaning_minutes FROM halls WHERE id = \(input.hallID) FOR SHARE
                     """).first
+                // An archived (deleted) movie is no longer in the catalogue: nothing may be scheduled for it.
                 let movie = try await connection.query("""
-                    SELECT duration_minutes FROM movies WHERE id = \(input.movieID) FOR KEY SHARE
+                    SELECT duration_minutes FROM movies WHERE id = \(input.movieID) AND archived_at IS NULL FOR KEY SHARE
                     """).first
                 var validator = Validator()
                 validator.check(movie != nil, "movie_id", "there is no movie \(input.movieID).")
