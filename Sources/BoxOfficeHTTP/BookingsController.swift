@@ -48,7 +48,7 @@ public struct BookingsController: Sendable {
             /// signed exactly as the provider would. Body: `{"outcome": "succeed" | "fail"}`.
             router.post("/sandbox/payments/:id") { request, context in
                 struct Input: Decodable { var outcome: String }
-                let input = try await request.decode(as: Input.self, context: context)
+                let input = try await request.decodeJSON(as: Input.self, context: context)
                 guard ["succeed", "fail"].contains(input.outcome) else {
                     throw BoxOfficeError.validation(field: "outcome", "must be succeed or fail.")
                 }
@@ -91,7 +91,7 @@ public struct BookingsController: Sendable {
         router.post("/admin/tickets/validate") { request, context in
             _ = try context.requireStaff()
             struct Input: Decodable { var code: String }
-            let input = try await request.decode(as: Input.self, context: context)
+            let input = try await request.decodeJSON(as: Input.self, context: context)
             let scan = try await bookings.validateTicket(code: input.code)
             return TicketBody(result: "valid", checkedInAt: scan.checkedInAt, booking: scan.booking)
         }

@@ -35,7 +35,7 @@ public struct HoldsController: Sendable {
         router.post("/showtimes/:id/holds") { request, context in
             let identity = try context.requireUser()
             let showtimeID = try SchedulingQuery.id(context, "Showtime")
-            let input = try await request.decode(as: HoldInput.self, context: context)
+            let input = try await request.decodeJSON(as: HoldInput.self, context: context)
             let hold = try await holds.hold(showtimeID: showtimeID, by: identity.userID, try input.request())
             return EditedResponse(status: .created, headers: [.location: "/holds/\(hold.id)"], response: HoldBody(hold))
         }

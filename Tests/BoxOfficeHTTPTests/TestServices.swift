@@ -38,7 +38,11 @@ enum TestServices {
     }
 
     static func redisConfiguration() throws -> RedisConfiguration {
-        try RedisConfiguration(url: try environment("BOXOFFICE_TEST_REDIS_URL"))
+        var configuration = try RedisConfiguration(url: try environment("BOXOFFICE_TEST_REDIS_URL"))
+        // Tests prove behaviour, not speed: a busy machine must not turn into timeouts.
+        configuration.commandTimeout = .seconds(10)
+        configuration.connectTimeout = .seconds(5)
+        return configuration
     }
 
     static func serverConfiguration() throws -> PostgresConfiguration {
@@ -52,26 +56,59 @@ enum TestServices {
         return registry
     }()
 
-    /// Creates an empty database of its own, runs `body` with its configuration, drops it.
+    /// The migrated template every test database is cloned from, made once per process:
+    /// cloning is much cheaper than migrating each database.
+    private static let template = Task<String, any Error> {
+        let server = try serverConfiguration()
+        let name = "bo_template_\(UUID().uuidString.prefix(8).lowercased())"
+        let admin = PostgresPool(configuration: server, logger: Logger(label: "test.pg.admin"))
+        defer { Task { await admin.close() } }
+        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+        var configuration = server
+        configuration.database = name
+        configuration.maxConnections = 1
+        let pool = PostgresPool(configuration: configuration, logger: Logger(label: "test.pg"))
+        do {
+            _ = try await Migrator(directory: migrationsDirectory).migrate(on: pool, logger: Logger(label: "test.migrate"))
+            await pool.close()
+        } catch {
+            await pool.close()
+            throw error
+        }
+        return name
+    }
+
+    /// Creates a database of its own (migrated: a clone of the template), runs `body` with its
+    /// configuration, drops it.
     static func withDatabase<R: Sendable>(
         migrated: Bool = true,
         _ body: (PostgresConfiguration) async throws -> R
     ) async throws -> R {
         let server = try serverConfiguration()
         let name = "bo_test_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
-        let admin = PostgresPool(configuration: server, logger: Logger(label: "test.pg.admin"))
-        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+        var adminConfiguration = server
+        adminConfiguration.maxConnections = 1
+        let admin = PostgresPool(configuration: adminConfiguration, logger: Logger(label: "test.pg.admin"))
         var configuration = server
         configuration.database = name
+        // Many tests run at once against one server: small pools keep them under its connection limit.
+        configuration.maxConnections = 4
         do {
             if migrated {
+                try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(try await template.value)"))
                 let pool = PostgresPool(configuration: configuration, logger: Logger(label: "test.pg"))
-                _ = try await Migrator(directory: migrationsDirectory).migrate(on: pool, logger: Logger(label: "test.migrate"))
                 // Every test database would number its showtimes from 1, and their Redis keys
                 // (bo:{st:<id>}:…) would meet on the shared test Redis: start each elsewhere.
                 let firstShowtimeID = Int.random(in: 1_000_000...1_000_000_000_000)
-                try await pool.query(PostgresQuery(unsafeSQL: "ALTER TABLE showtimes ALTER COLUMN id RESTART WITH \(firstShowtimeID)"))
-                await pool.close()
+                do {
+                    try await pool.query(PostgresQuery(unsafeSQL: "ALTER TABLE showtimes ALTER COLUMN id RESTART WITH \(firstShowtimeID)"))
+                    await pool.close()
+                } catch {
+                    await pool.close()
+                    throw error
+                }
+            } else {
+                try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
             }
             let result = try await body(configuration)
             _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))

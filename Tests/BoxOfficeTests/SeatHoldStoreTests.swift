@@ -13,7 +13,10 @@ import Testing
         let root = ProcessInfo.processInfo.environment["BOXOFFICE_REPO_ROOT"]
             ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().path
-        let redis = RedisClient(configuration: try RedisConfiguration(url: url), logger: Logger(label: "test"))
+        var configuration = try RedisConfiguration(url: url)
+        // Tests prove behaviour, not speed: a busy machine must not turn into timeouts.
+        configuration.commandTimeout = .seconds(10)
+        let redis = RedisClient(configuration: configuration, logger: Logger(label: "test"))
         let store = SeatHoldStore(redis: redis, scripts: try HoldScripts(directory: root + "/lua"))
         // A random showtime id far from real ones keeps tests apart on the shared Redis.
         let showtimeID = Int.random(in: 1_000_000_000...9_000_000_000)

@@ -11,7 +11,11 @@ enum TestRedis {
         guard let url = ProcessInfo.processInfo.environment["BOXOFFICE_TEST_REDIS_URL"] else {
             throw TestSetupError("BOXOFFICE_TEST_REDIS_URL is not set: run the tests with scripts/test")
         }
-        return try RedisConfiguration(url: url)
+        var configuration = try RedisConfiguration(url: url)
+        // Tests prove behaviour, not speed: a busy machine must not turn into timeouts.
+        configuration.commandTimeout = .seconds(10)
+        configuration.connectTimeout = .seconds(5)
+        return configuration
     }
 
     /// A key prefix of its own for each test, so tests never see each other's data.

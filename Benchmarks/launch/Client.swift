@@ -1,0 +1,86 @@
+import AsyncHTTPClient
+import Foundation
+import Histogram
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// What the run measured: latencies per endpoint, statuses, and counters. Shared by every
+/// simulated person, so it sits behind one lock; recording is a few nanoseconds.
+final class Measurements: Sendable {
+    struct State {
+        var latencies: [String: Histogram<UInt64>] = [:]
+        var statuses: [String: [Int: Int]] = [:]
+        var counters: [String: Int] = [:]
+        var liveDelays = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        /// When a hold request for a seat was sent (µs since the run's start), to time its delta.
+        var holdSent: [String: UInt64] = [:]
+        var confirmedAt: [UInt64] = []
+        var holdsAt: [UInt64] = []
+        /// When someone first saw each showtime with no free seat.
+        var soldOutAt: [Int: UInt64] = [:]
+    }
+
+    let start = ContinuousClock.now
+    let state = Mutex(State())
+
+    var elapsedMicroseconds: UInt64 {
+        let elapsed = ContinuousClock.now - start
+        return UInt64(elapsed.components.seconds) * 1_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000)
+    }
+
+    func record(_ endpoint: String, status: Int, microseconds: UInt64) {
+        state.withLock { state in
+            if state.latencies[endpoint] == nil {
+                state.latencies[endpoint] = Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+            }
+            _ = state.latencies[endpoint]!.record(max(1, microseconds))
+            state.statuses[endpoint, default: [:]][status, default: 0] += 1
+        }
+    }
+
+    func count(_ name: String, by amount: Int = 1) {
+        state.withLock { $0.counters[name, default: 0] += amount }
+    }
+
+    func counter(_ name: String) -> Int {
+        state.withLock { $0.counters[name] ?? 0 }
+    }
+}
+
+/// A response, read whole.
+struct Reply {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: ByteBuffer
+
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
+    }
+}
+
+/// HTTP to the server under test, timed per endpoint.
+struct API: Sendable {
+    let client: HTTPClient
+    let baseURL: String
+    let measurements: Measurements
+
+    func call(
+        _ endpoint: String, _ method: HTTPMethod, _ path: String, token: String? = nil,
+        json: String? = nil, headers extra: [(String, String)] = []
+    ) async throws -> Reply {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: json))
+        }
+        let started = measurements.elapsedMicroseconds
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        measurements.record(endpoint, status: Int(response.status.code), microseconds: measurements.elapsedMicroseconds - started)
+        return Reply(status: Int(response.status.code), headers: response.headers, body: body)
+    }
+}

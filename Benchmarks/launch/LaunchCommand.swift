@@ -1,0 +1,139 @@
+import ArgumentParser
+import AsyncHTTPClient
+import BoxOffice
+import Foundation
+import Histogram
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresClient
+import RedisClient
+import Synchronization
+
+struct LaunchOptions: ParsableArguments, Sendable {
+    @Option(help: "The server's base URL.") var url = "http://127.0.0.1:8080"
+    @Option(name: .customLong("database-url"), help: "The server's PostgreSQL (people are made there; invariants are read there).")
+    var databaseURL = ProcessInfo.processInfo.environment["BOXOFFICE_DATABASE_URL"] ?? "postgres://boxoffice:boxoffice@127.0.0.1:5440/boxoffice"
+    @Option(name: .customLong("redis-url"), help: "The server's Redis.")
+    var redisURL = ProcessInfo.processInfo.environment["BOXOFFICE_REDIS_URL"] ?? "redis://127.0.0.1:6390/0"
+    @Option(name: .customLong("jwt-secret"), help: "The server's BOXOFFICE_JWT_SECRET, to sign the people's tokens.")
+    var jwtSecret = ProcessInfo.processInfo.environment["BOXOFFICE_JWT_SECRET"] ?? ""
+    @Option(name: .customLong("payment-secret"), help: "The server's BOXOFFICE_PAYMENT_SECRET, to sign callbacks.")
+    var paymentSecret = ProcessInfo.processInfo.environment["BOXOFFICE_PAYMENT_SECRET"] ?? BoxOfficeSettings().paymentSecret
+    @Option(help: "Showtimes on sale.") var showtimes = 4
+    @Option(help: "Seats per showtime.") var seats = 1000
+    @Option(help: "People who want tickets.") var users = 20_000
+    @Option(help: "People shopping at the same moment.") var concurrency = 256
+    @Option(name: .customLong("watchers"), help: "People watching the live stream, spread over the showtimes.") var watchers = 200
+    @Option(name: .customLong("hold-ttl"), help: "The server's hold TTL in seconds (late payments wait for it).") var holdTTL = 480
+    @Option(name: .customLong("payment-window"), help: "The server's payment window in seconds.") var paymentWindow = 600
+    @Flag(name: .customLong("wait-for-expiry"), help: "Wait until every hold expired, send the late payments, then check that sold + available = capacity.")
+    var waitForExpiry = false
+    @Option(help: "Write <output>/<label>.json and .md.") var output: String?
+    @Option(help: "The results' file name.") var label = ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withFullDate])
+    @Option(help: "Seed for everyone's choices.") var seed: UInt64 = 42
+}
+
+@main
+struct LaunchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "launch",
+        abstract: "A premiere goes on sale: many people poll, hold, retry, check out and pay at once; then the invariants are checked."
+    )
+
+    @OptionGroup var options: LaunchOptions
+
+    func run() async throws {
+        guard options.jwtSecret.utf8.count >= 32 else { throw ValidationError("--jwt-secret (or BOXOFFICE_JWT_SECRET) must be the server's secret") }
+        var logger = Logger(label: "launch")
+        logger.logLevel = .warning
+        let postgres = PostgresPool(configuration: try PostgresConfiguration(url: options.databaseURL), logger: logger)
+        let redis = RedisClient(configuration: try RedisConfiguration(url: options.redisURL), logger: logger)
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: options.concurrency + options.watchers + 8)
+        let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+        let measurements = Measurements()
+        let api = API(client: client, baseURL: options.url, measurements: measurements)
+        do {
+            let violations = try await simulate(api: api, postgres: postgres, redis: redis, client: client, measurements: measurements)
+            try await client.shutdown()
+            await postgres.close()
+            await redis.close()
+            if violations > 0 { throw ExitCode(1) }
+        } catch {
+            try? await client.shutdown()
+            await postgres.close()
+            await redis.close()
+            throw error
+        }
+    }
+
+    private func simulate(api: API, postgres: PostgresPool, redis: RedisClient, client: HTTPClient, measurements: Measurements) async throws -> Int {
+        print("setting up \(options.showtimes) showtimes × \(options.seats) seats and \(options.users) people…")
+        let stage = try await buildStage(options: options, api: api, postgres: postgres)
+        let shopper = Shopper(
+            api: api, signer: PaymentSignature(secret: options.paymentSecret), measurements: measurements, board: SaleBoard()
+        )
+        let watcher = Watcher(client: client, baseURL: options.url, measurements: measurements)
+        let watching = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<options.watchers {
+                    let showtime = stage.showtimes[index % stage.showtimes.count].id
+                    group.addTask { await watcher.watch(showtimeID: showtime) }
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(500))  // the watchers connect before the sale opens
+
+        print("the sale opens")
+        let rushStart = measurements.elapsedMicroseconds
+        let board = shopper.board
+        let seed = options.seed
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<max(1, options.concurrency) {
+                group.addTask {
+                    while true {
+                        let person = board.nextPerson.add(1, ordering: .relaxed).oldValue
+                        guard person < stage.tokens.count else { return }
+                        let showtime = stage.showtimes[person % stage.showtimes.count].id
+                        await shopper.shop(
+                            token: stage.tokens[person], showtimeID: showtime, prefersBest: person % 2 == 1,
+                            seed: seed &+ UInt64(person)
+                        )
+                    }
+                }
+            }
+        }
+        let rushEnd = measurements.elapsedMicroseconds
+
+        let late = shopper.board.latePayments.withLock { $0 }
+        if options.waitForExpiry {
+            // Late payments come after their hold (and its payment extension) lapsed.
+            let wait = Double(options.holdTTL + options.paymentWindow + 2)
+            print("waiting \(Int(wait)) s for the holds to lapse, then sending \(late.count) late payments…")
+            try await Task.sleep(for: .seconds(wait))
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for payment in late { group.addTask { await shopper.pay(payment.paymentID, amount: payment.amount) } }
+        }
+        if options.waitForExpiry {
+            try await Task.sleep(for: .seconds(2))  // the expiry worker sweeps every 250 ms
+        }
+        watching.cancel()
+        let invariants = try await checkInvariants(
+            stage: stage, postgres: postgres, redis: redis, api: api, holdsHaveExpired: options.waitForExpiry
+        )
+        let report = LaunchReport(
+            options: options, stage: stage, measurements: measurements, rush: (rushStart, rushEnd),
+            invariants: invariants, latePayments: late.count
+        )
+        print(report.markdown)
+        if let output = options.output {
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            try report.markdown.write(toFile: "\(output)/\(options.label).md", atomically: true, encoding: .utf8)
+            try report.json().write(to: URL(fileURLWithPath: "\(output)/\(options.label).json"))
+            print("wrote \(output)/\(options.label).md and .json")
+        }
+        return invariants.violations.count
+    }
+}

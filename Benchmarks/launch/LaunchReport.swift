@@ -1,0 +1,117 @@
+import Foundation
+import Synchronization
+import Histogram
+
+/// What a run tells: the pace of the sale, latencies per endpoint, live delays, invariants.
+struct LaunchReport {
+    struct Latency: Codable {
+        var endpoint: String
+        var count: UInt64
+        var p50Milliseconds: Double
+        var p95Milliseconds: Double
+        var p99Milliseconds: Double
+        var maxMilliseconds: Double
+        var statuses: [String: Int]
+    }
+
+    struct Summary: Codable {
+        var users: Int
+        var showtimes: Int
+        var seatsPerShowtime: Int
+        var concurrency: Int
+        var watchers: Int
+        var rushSeconds: Double
+        var sellOutSeconds: Double?
+        var holds: Int
+        var conflicts: Int
+        var confirmedDuringRush: Int
+        var holdsPerSecond: Double
+        var conflictsPerSecond: Double
+        var confirmedPerSecond: Double
+        var peakConfirmedPerSecond: Int
+        var latePayments: Int
+        var liveDeltaDelayP50Milliseconds: Double?
+        var liveDeltaDelayP99Milliseconds: Double?
+        var counters: [String: Int]
+        var latencies: [Latency]
+        var invariants: InvariantReport
+    }
+
+    let summary: Summary
+
+    init(
+        options: LaunchOptions, stage: Stage, measurements: Measurements, rush: (UInt64, UInt64),
+        invariants: InvariantReport, latePayments: Int
+    ) {
+        let state = measurements.state.withLock { $0 }
+        let rushSeconds = Double(rush.1 - rush.0) / 1e6
+        let confirmed = state.confirmedAt.filter { $0 <= rush.1 }
+        var perSecond: [UInt64: Int] = [:]
+        for time in confirmed { perSecond[time / 1_000_000, default: 0] += 1 }
+        func ms(_ value: UInt64) -> Double { (Double(value) / 1000 * 100).rounded() / 100 }
+        let latencies = state.latencies.keys.sorted().filter { $0 != "setup" && $0 != "check" }.map { endpoint in
+            let histogram = state.latencies[endpoint]!
+            return Latency(
+                endpoint: endpoint, count: histogram.totalCount,
+                p50Milliseconds: ms(histogram.valueAtPercentile(50)), p95Milliseconds: ms(histogram.valueAtPercentile(95)),
+                p99Milliseconds: ms(histogram.valueAtPercentile(99)), maxMilliseconds: ms(histogram.max),
+                statuses: Dictionary(uniqueKeysWithValues: (state.statuses[endpoint] ?? [:]).map { (String($0.key), $0.value) })
+            )
+        }
+        let delays = state.liveDelays
+        summary = Summary(
+            users: options.users, showtimes: options.showtimes, seatsPerShowtime: stage.showtimes.first?.capacity ?? 0,
+            concurrency: options.concurrency, watchers: options.watchers, rushSeconds: rushSeconds,
+            // Every seat sold or held: the moment the last showtime was first seen with none free.
+            sellOutSeconds: state.soldOutAt.count == stage.showtimes.count
+                ? state.soldOutAt.values.max().map { Double($0 - min($0, rush.0)) / 1e6 } : nil,
+            holds: state.holdsAt.count, conflicts: state.counters["conflicts"] ?? 0, confirmedDuringRush: confirmed.count,
+            holdsPerSecond: Double(state.holdsAt.count) / rushSeconds,
+            conflictsPerSecond: Double(state.counters["conflicts"] ?? 0) / rushSeconds,
+            confirmedPerSecond: Double(confirmed.count) / rushSeconds,
+            peakConfirmedPerSecond: perSecond.values.max() ?? 0,
+            latePayments: latePayments,
+            liveDeltaDelayP50Milliseconds: delays.totalCount > 0 ? ms(delays.valueAtPercentile(50)) : nil,
+            liveDeltaDelayP99Milliseconds: delays.totalCount > 0 ? ms(delays.valueAtPercentile(99)) : nil,
+            counters: state.counters, latencies: latencies, invariants: invariants
+        )
+    }
+
+    func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return try encoder.encode(summary)
+    }
+
+    var markdown: String {
+        let s = summary
+        func f(_ value: Double) -> String { String(format: "%.1f", value) }
+        var lines = [
+            "## On-sale run: \(s.showtimes) showtimes × \(s.seatsPerShowtime) seats, \(s.users) people, \(s.concurrency) at once, \(s.watchers) watching live",
+            "",
+            "| measure | value |",
+            "|---|---|",
+            "| rush (all people done) | \(f(s.rushSeconds)) s |",
+            "| every seat sold or held after | \(s.sellOutSeconds.map { "\(f($0)) s" } ?? "never") |",
+            "| holds | \(s.holds) (\(f(s.holdsPerSecond))/s) |",
+            "| conflicts (409) | \(s.conflicts) (\(f(s.conflictsPerSecond))/s) |",
+            "| confirmed bookings during the rush | \(s.confirmedDuringRush) (\(f(s.confirmedPerSecond))/s, peak \(s.peakConfirmedPerSecond) in one second) |",
+            "| late payments sent | \(s.latePayments) |",
+            "| live delta delay (hold sent → delta received) | p50 \(s.liveDeltaDelayP50Milliseconds.map { "\($0) ms" } ?? "–"), p99 \(s.liveDeltaDelayP99Milliseconds.map { "\($0) ms" } ?? "–") |",
+            "| sold seats / confirmed bookings / succeeded payments / refunds | \(s.invariants.soldSeats) / \(s.invariants.confirmedBookings) / \(s.invariants.succeededPayments) / \(s.invariants.refunds) |",
+            "| invariant violations | \(s.invariants.violations.count) |",
+            "",
+            "| endpoint | requests | p50 ms | p95 ms | p99 ms | max ms | statuses |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for latency in s.latencies {
+            let statuses = latency.statuses.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+            lines.append("| \(latency.endpoint) | \(latency.count) | \(latency.p50Milliseconds) | \(latency.p95Milliseconds) | \(latency.p99Milliseconds) | \(latency.maxMilliseconds) | \(statuses) |")
+        }
+        lines.append("")
+        lines.append("Counters: " + s.counters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        for violation in s.invariants.violations { lines.append("- VIOLATION: \(violation)") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,206 @@
+import BoxOffice
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// How the simulated payment provider answers one checkout.
+enum PaymentPlan: CaseIterable {
+    case succeed, succeedTwice, fail, late, never
+
+    /// Most succeed; some fail, some are sent twice, some come after the hold lapsed, some never.
+    static func draw(_ random: inout some RandomNumberGenerator) -> PaymentPlan {
+        switch Int.random(in: 0..<100, using: &random) {
+        case 0..<80: .succeed
+        case 80..<88: .succeedTwice
+        case 88..<93: .fail
+        case 93..<97: .late
+        default: .never
+        }
+    }
+}
+
+/// What the simulated people share: the seat maps they have seen, the payments due late.
+final class SaleBoard: Sendable {
+    /// Per showtime with its ETag: a person reads with `If-None-Match` and falls back to this
+    /// on 304, as a polling client would.
+    let maps = Mutex<[Int: (etag: String, seats: [Shopper.SeatView])]>([:])
+    let latePayments = Mutex<[LatePayment]>([])
+    /// The next person to start shopping.
+    let nextPerson = Atomic<Int>(0)
+}
+
+/// A payment to send after the holds lapsed.
+struct LatePayment: Sendable {
+    var paymentID: String
+    var amount: Int
+}
+
+/// One person: reads the seat map, picks seats (near the centre, or best available), holds,
+/// retries on conflict with other seats, checks out, and (as the provider) pays.
+struct Shopper: Sendable {
+    let api: API
+    let signer: PaymentSignature
+    let measurements: Measurements
+    let board: SaleBoard
+
+    struct SeatView: Sendable {
+        var id: Int
+        var row: String
+        var number: Int
+        var x: Double
+        var y: Double
+        var status: String
+    }
+
+    func shop(token: String, showtimeID: Int, prefersBest: Bool, seed: UInt64) async {
+        var random = SplitMix(seed: seed)
+        let wanted = [1, 2, 2, 2, 3, 4].randomElement(using: &random)!
+        for _ in 0..<4 {
+            guard let seats = await seatMap(showtimeID, token: token) else { return }
+            let free = seats.filter { $0.status == "available" }
+            if free.isEmpty {
+                let now = measurements.elapsedMicroseconds
+                measurements.state.withLock { state in
+                    state.counters["sold_out_seen", default: 0] += 1
+                    if state.soldOutAt[showtimeID] == nil { state.soldOutAt[showtimeID] = now }
+                }
+                return
+            }
+            let body: String
+            var chosen: [Int] = []
+            if prefersBest {
+                body = "{\"count\": \(min(wanted, free.count))}"
+            } else {
+                chosen = pickNearCentre(free, all: seats, count: wanted, random: &random)
+                body = "{\"seat_ids\": \(chosen)}"
+            }
+            let sentAt = measurements.elapsedMicroseconds
+            guard let reply = try? await api.call("POST /showtimes/{id}/holds", .POST, "/showtimes/\(showtimeID)/holds", token: token, json: body) else {
+                measurements.count("transport_errors")
+                return
+            }
+            switch reply.status {
+            case 201:
+                let heldSeats = (reply.json["seats"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } ?? chosen
+                measurements.state.withLock { state in
+                    for seat in heldSeats { state.holdSent["\(showtimeID):\(seat)"] = sentAt }
+                    state.holdsAt.append(measurements.elapsedMicroseconds)
+                }
+                await checkOut(reply, token: token, random: &random)
+                return
+            case 409:
+                measurements.count("conflicts")
+                continue
+            case 429:
+                try? await Task.sleep(for: .milliseconds(200))
+                continue
+            default:
+                measurements.count("hold_errors")
+                return
+            }
+        }
+        measurements.count("gave_up")
+    }
+
+    private func seatMap(_ showtimeID: Int, token: String) async -> [SeatView]? {
+        let cached = board.maps.withLock { $0[showtimeID] }
+        let headers = cached.map { [("If-None-Match", $0.etag)] } ?? []
+        guard let reply = try? await api.call("GET /showtimes/{id}/seats", .GET, "/showtimes/\(showtimeID)/seats", headers: headers) else {
+            measurements.count("transport_errors")
+            return nil
+        }
+        if reply.status == 304, let cached { return cached.seats }
+        guard reply.status == 200 else { return nil }
+        let seats = (reply.json["seats"] as? [[String: Any]] ?? []).map { seat in
+            SeatView(
+                id: seat["id"] as? Int ?? 0, row: seat["row"] as? String ?? "", number: seat["number"] as? Int ?? 0,
+                x: seat["x"] as? Double ?? 0, y: seat["y"] as? Double ?? 0, status: seat["status"] as? String ?? ""
+            )
+        }
+        if let etag = reply.headers.first(name: "ETag") {
+            board.maps.withLock { all in all[showtimeID] = (etag, seats) }
+        }
+        return seats
+    }
+
+    /// People crowd the centre: one of the best few free seats, and its free neighbours.
+    private func pickNearCentre(_ free: [SeatView], all: [SeatView], count: Int, random: inout SplitMix) -> [Int] {
+        let xs = all.map(\.x), ys = all.map(\.y)
+        let centreX = ((xs.min() ?? 0) + (xs.max() ?? 0)) / 2
+        let centreY = (ys.min() ?? 0) + ((ys.max() ?? 0) - (ys.min() ?? 0)) * 2 / 3
+        let ranked = free.sorted { ($0.x - centreX) * ($0.x - centreX) + ($0.y - centreY) * ($0.y - centreY)
+            < ($1.x - centreX) * ($1.x - centreX) + ($1.y - centreY) * ($1.y - centreY) }
+        let anchor = ranked[Int.random(in: 0..<min(12, ranked.count), using: &random)]
+        let byPlace = Dictionary(free.map { ("\($0.row)#\($0.number)", $0.id) }, uniquingKeysWith: { first, _ in first })
+        var block = [anchor.id]
+        var offset = 1
+        while block.count < count, offset < count * 2 {
+            if let right = byPlace["\(anchor.row)#\(anchor.number + offset)"] { block.append(right) }
+            if block.count < count, let left = byPlace["\(anchor.row)#\(anchor.number - offset)"] { block.append(left) }
+            offset += 1
+        }
+        return block
+    }
+
+    private func checkOut(_ hold: Reply, token: String, random: inout SplitMix) async {
+        guard let holdID = hold.json["id"] as? String,
+              let checkout = try? await api.call("POST /holds/{id}/checkout", .POST, "/holds/\(holdID)/checkout", token: token),
+              checkout.status == 201,
+              let paymentID = checkout.json["payment_id"] as? String,
+              let amount = checkout.json["amount"] as? Int else {
+            measurements.count("checkout_errors")
+            return
+        }
+        switch PaymentPlan.draw(&random) {
+        case .succeed:
+            await pay(paymentID, amount: amount)
+        case .succeedTwice:
+            let eventID = "evt_" + UUID().uuidString
+            async let first: Void = pay(paymentID, amount: amount, eventID: eventID)
+            async let second: Void = pay(paymentID, amount: amount, eventID: eventID)
+            _ = await (first, second)
+        case .fail:
+            await pay(paymentID, amount: amount, status: "failed")
+        case .late:
+            board.latePayments.withLock { $0.append(LatePayment(paymentID: paymentID, amount: amount)) }
+        case .never:
+            measurements.count("payments_never_sent")
+        }
+    }
+
+    /// Sends the provider's signed callback.
+    func pay(_ paymentID: String, amount: Int, status: String = "succeeded", eventID: String = "evt_" + UUID().uuidString) async {
+        let event = CheckoutService.PaymentEvent(eventID: eventID, paymentID: paymentID, status: status, amount: amount, currency: "EUR")
+        guard let body = try? JSONEncoder().encode(event) else { return }
+        let header = signer.header(for: Array(body))
+        guard let reply = try? await api.call(
+            "POST /payments/callback", .POST, "/payments/callback",
+            json: String(decoding: body, as: UTF8.self), headers: [(PaymentSignature.headerName, header)]
+        ) else {
+            measurements.count("transport_errors")
+            return
+        }
+        let outcome = reply.json["outcome"] as? String ?? "http_\(reply.status)"
+        measurements.count("callback_" + outcome)
+        if status == "succeeded" { measurements.count("succeeded_callbacks_sent") }
+        if outcome == "confirmed" {
+            measurements.state.withLock { $0.confirmedAt.append(measurements.elapsedMicroseconds) }
+        }
+    }
+}
+
+/// A small, fast, seedable generator: each person's choices are reproducible from the run's seed.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

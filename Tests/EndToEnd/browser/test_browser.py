@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""The ticket page in two real headless Chromium browsers against a running server.
+
+Alice and Bob sign up in the page and open the same showtime. Alice selects two seats (one by
+mouse, one by keyboard) and holds them: Bob sees them turn held, and free again when she
+releases them. With Bob's live stream blocked his page falls back to polling and still sees
+her next hold. A seat Bob's stale page offers is refused with a clear message. Alice pays and
+gets a ticket code while Bob sees her seats sold; Bob's declined payment says so; Alice
+cancels in "my bookings", signs out and back in.
+
+No timing assertions: every check waits (a few seconds at most) for the expected state.
+Screenshots of the seat maps, the payment page and the ticket go to
+$BOXOFFICE_E2E_ARTIFACTS/browser/.
+"""
+
+import os
+import re
+import shutil
+import sys
+import time
+import traceback
+import uuid
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE = os.environ["BOXOFFICE_E2E_URL"].rstrip("/")
+ARTIFACTS = os.path.join(os.environ.get("BOXOFFICE_E2E_ARTIFACTS", ".data/e2e-artifacts"), "browser")
+WAIT = 5  # seconds for an expected state to show
+PASSWORD = "correct-horse-battery"
+
+
+def log(message):
+    print(message, flush=True)
+
+
+class Page:
+    """One browser with the helpers the checks need."""
+
+    def __init__(self, name, width=1280, height=1000):
+        self.name = name
+        options = webdriver.ChromeOptions()
+        binary = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+        if binary:
+            options.binary_location = binary
+        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                         f"--window-size={width},{height}", "--lang=en-GB", "--force-device-scale-factor=1"):
+            options.add_argument(argument)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver_path = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
+        self.driver = webdriver.Chrome(service=Service(driver_path), options=options)
+        self.driver.set_page_load_timeout(20)
+        self.console = []
+
+    # --- finding and waiting ---
+
+    def wait(self, condition, what, timeout=WAIT):
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(lambda _: condition())
+        except TimeoutException:
+            raise AssertionError(f"{self.name}: waited {timeout}s for {what}") from None
+
+    def find(self, css):
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def all(self, css):
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def present(self, css, what=None, timeout=WAIT):
+        return self.wait(lambda: next((e for e in self.all(css) if e.is_displayed()), None), what or css, timeout)
+
+    def click(self, css, what=None):
+        element = self.present(css, what)
+        self.wait(lambda: element.is_enabled(), f"{what or css} to be enabled")
+        element.click()
+        return element
+
+    def text_of(self, css):
+        elements = self.all(css)
+        return elements[0].text if elements else ""
+
+    def open(self, path="/"):
+        self.driver.get(BASE + path)
+
+    # --- the seat map ---
+
+    def seat(self, row, number):
+        return self.find(f'.seat[data-row="{row}"][data-number="{number}"]')
+
+    def seat_by_id(self, seat_id):
+        return self.find(f'.seat[data-seat-id="{seat_id}"]')
+
+    def free_pair(self, rows="FGHEDCBAIJKL", skip=()):
+        """Row and number of two free neighbours (n, n+1), in the rows preferred first."""
+        free = {(e.get_attribute("data-row"), int(e.get_attribute("data-number")))
+                for e in self.all('.seat[data-status="available"]')}
+        order = {row: i for i, row in enumerate(rows)}
+        for row, number in sorted(free, key=lambda rn: (order.get(rn[0], 99), rn[0], abs(rn[1] - 10), rn[1])):
+            if (row, number + 1) in free and not {(row, number), (row, number + 1)} & set(skip):
+                return row, number
+        raise AssertionError(f"{self.name}: no two free seats side by side")
+
+    def status(self, seat_id):
+        return self.seat_by_id(seat_id).get_attribute("data-status")
+
+    def wait_status(self, seat_ids, status, timeout=WAIT):
+        started = time.monotonic()
+        self.wait(lambda: all(self.status(s) == status for s in seat_ids),
+                  f"seats {seat_ids} to be {status} (now {[self.status(s) for s in seat_ids]})", timeout)
+        return time.monotonic() - started
+
+    def wait_map(self):
+        self.present(".seat", "the seat map")
+        self.wait(lambda: self.find("#feed-status").get_attribute("data-mode") == "live", "the live stream")
+
+    # --- account ---
+
+    def sign_up(self, name, email):
+        self.click("#sign-in", "the Sign in button")
+        self.present("#auth-dialog[open]", "the sign-in dialog")
+        self.click("#tab-signup", "the Create account tab")
+        self.find("#auth-name").send_keys(name)
+        self.find("#auth-email").send_keys(email)
+        self.find("#auth-password").send_keys(PASSWORD)
+        self.click("#auth-submit")
+        self.present("#sign-out", "being signed in")
+
+    def sign_in(self, email):
+        self.click("#sign-in", "the Sign in button")
+        self.present("#auth-dialog[open]", "the sign-in dialog")
+        self.find("#auth-email").clear()
+        self.find("#auth-email").send_keys(email)
+        self.find("#auth-password").send_keys(PASSWORD)
+        self.click("#auth-submit")
+        self.present("#sign-out", "being signed in")
+
+    # --- evidence ---
+
+    def screenshot(self, name, css=None):
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        path = os.path.join(ARTIFACTS, f"{name}.png")
+        if css:
+            element = self.find(css)
+            self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+            element.screenshot(path)
+        else:
+            self.driver.save_screenshot(path)
+        return path
+
+    def block(self, *patterns):
+        """Makes the browser refuse requests to matching URLs (an outage only this browser sees)."""
+        self.driver.execute_cdp_cmd("Network.enable", {})
+        self.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": list(patterns)})
+
+    def pause(self, pattern):
+        """Holds matching requests before they are sent, unanswered (a hanging connection)."""
+        self.driver.execute_cdp_cmd("Fetch.enable", {"patterns": [{"urlPattern": pattern}]})
+
+    def resume(self):
+        self.driver.execute_cdp_cmd("Fetch.disable", {})
+
+    def script_errors(self):
+        self.console += self.driver.get_log("browser")
+        # Failed requests (409, 410, a blocked stream) are logged by Chrome too; those are expected.
+        return [e["message"] for e in self.console
+                if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]
+                and "net::ERR_BLOCKED_BY_CLIENT" not in e["message"] and "/live" not in e["message"]]
+
+    def quit(self):
+        try:
+            self.driver.quit()
+        except WebDriverException:
+            pass
+
+
+def check(what):
+    log(f"ok   {what}")
+
+
+def main():
+    run = uuid.uuid4().hex[:8]
+    alice_email, bob_email = f"alice-{run}@e2e.test", f"bob-{run}@e2e.test"
+    alice = Page("alice")
+    bob = Page("bob")
+    pages = [alice, bob]
+    try:
+        # The programme, with its showtimes; both sign up in the page.
+        alice.open("/")
+        alice.present("a.showtime", "a showtime in the programme")
+        alice.screenshot("programme")
+        check("the programme lists movies with showtimes")
+        alice.sign_up("Alice", alice_email)
+        bob.open("/")
+        bob.sign_up("Bob", bob_email)
+        check("two people sign up in the page")
+
+        alice.click("a.showtime", "the first showtime")
+        alice.wait(lambda: "#/showtime/" in alice.driver.current_url, "the showtime page")
+        showtime_path = "/" + alice.driver.current_url.split("/", 3)[3]
+        alice.wait_map()
+        bob.open(showtime_path)
+        bob.wait_map()
+        check(f"both open the same showtime ({showtime_path}) and its live stream")
+
+        # Every seat is a labelled button; selection by mouse, then by keyboard.
+        row, number = alice.free_pair()
+        first = alice.seat(row, number)
+        label = first.get_attribute("aria-label")
+        assert re.match(rf"Row {row}, seat {number}, [a-z ]+, available, ", label), label
+        first.click()
+        assert first.get_attribute("aria-pressed") == "true"
+        alice.driver.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)
+        second = alice.driver.switch_to.active_element
+        assert second.get_attribute("data-number") == str(number + 1), "ArrowRight moves to the next seat"
+        second.send_keys(Keys.SPACE)
+        alice.wait(lambda: second.get_attribute("aria-pressed") == "true", "Space to select the second seat")
+        assert "selected" in second.get_attribute("aria-label")
+        held = [first.get_attribute("data-seat-id"), second.get_attribute("data-seat-id")]
+        assert alice.find("#hold-selected").text == "Hold 2 seats", alice.find("#hold-selected").text
+        check("seats are labelled for screen readers and chosen by click and by keyboard")
+
+        # Alice holds them; Bob, who had the first selected, sees them held (and loses it from
+        # his selection, with a message), then free when she releases them.
+        bob.seat(row, number).click()
+        bob.wait(lambda: bob.status(held[0]) == "selected", "Bob's selection of the same seat")
+        alice.click("#hold-selected")
+        alice.present("#hold-countdown", "the hold's countdown")
+        countdown = alice.text_of("#hold-countdown")
+        assert re.fullmatch(r"\d+:\d\d", countdown), countdown
+        alice.wait_status(held, "yours")
+        took = bob.wait_status(held, "held")
+        assert "held by someone else" in bob.seat_by_id(held[0]).get_attribute("aria-label")
+        bob.wait(lambda: "just taken" in bob.text_of("#panel-alert"), "Bob's 'just taken' warning")
+        assert bob.find("#hold-selected").get_attribute("disabled") is not None, "the seat left Bob's selection"
+        check(f"Alice holds {row}{number} and {row}{number + 1} (countdown {countdown}); Bob sees them held after {took:.2f}s")
+        bob.screenshot("seatmap-held-by-other", ".map-card")
+        alice.screenshot("seatmap-held-by-you", ".booking-layout")
+
+        alice.click("#release-hold")
+        alice.present("#hold-selected", "the selection panel again")
+        took = bob.wait_status(held, "available")
+        check(f"Alice releases them; Bob sees them free after {took:.2f}s")
+
+        # Bob's stream is cut: his page polls with If-None-Match and still sees Alice's hold.
+        bob.block("*/showtimes/*/live*")
+        bob.driver.refresh()
+        bob.present(".seat", "the seat map")
+        bob.wait(lambda: bob.find("#feed-status").get_attribute("data-mode") == "polling", "the polling fallback")
+        alice.click("#hold-best", "Find and hold the best seats")
+        alice.present("#hold-countdown", "the hold of the best seats")
+        best = [e.get_attribute("data-seat-id") for e in alice.all('.seat[data-status="yours"]')]
+        assert len(best) == 2, best
+        took = bob.wait_status(best, "held")
+        check(f"without the stream Bob's page polls and sees Alice's best-2 hold after {took:.2f}s")
+        bob.block()
+        bob.wait(lambda: bob.find("#feed-status").get_attribute("data-mode") == "live", "the stream to come back", timeout=30)
+        check("the stream comes back and polling stops")
+
+        # Bob's stream hangs (paused before it answers), so his page never hears of Alice's next
+        # hold: the seat he then tries to hold is refused, and he is told why.
+        bob.pause("*/showtimes/*/live*")
+        bob.driver.refresh()
+        bob.present(".seat", "the seat map")
+        alice.click("#release-hold")
+        alice.present("#hold-selected", "the selection panel again")
+        alice.wait_status(best, "available")
+        row2, number2 = alice.free_pair(rows="ABCDE")
+        bob.seat(row2, number2).click()
+        alice.seat(row2, number2).click()
+        alice.seat(row2, number2 + 1).click()
+        alice.click("#hold-selected")
+        alice.present("#hold-countdown", "Alice's second hold")
+        assert bob.status(bob.seat(row2, number2).get_attribute("data-seat-id")) == "selected", "Bob's page is stale"
+        bob.click("#hold-selected")
+        bob.wait(lambda: "just taken" in bob.text_of("#panel-alert"), "Bob's 'just taken' message")
+        message = bob.text_of("#panel-alert")
+        assert f"Row {row2}, seat {number2}" in message, message
+        bob.screenshot("seat-just-taken", ".booking-layout")
+        bob.resume()
+        check(f"a seat taken meanwhile is refused with a message: “{message}”")
+
+        # Alice pays; she gets a ticket code and Bob (live again) sees the seats sold.
+        bob.driver.refresh()
+        bob.wait_map()
+        bought = [e.get_attribute("data-seat-id") for e in alice.all('.seat[data-status="yours"]')]
+        alice.click("#checkout", "Check out")
+        alice.wait(lambda: "#/pay/" in alice.driver.current_url, "the payment page")
+        alice.present("#pay", "the Pay button")
+        alice.screenshot("payment")
+        alice.click("#pay")
+        code = alice.wait(lambda: alice.text_of("#ticket-code").strip(), "the ticket code", timeout=10)
+        assert re.fullmatch(r"[A-Za-z0-9_-]{6,}", code), code
+        alice.screenshot("ticket-page")
+        alice.screenshot("ticket", "#ticket")
+        took = bob.wait_status(bought, "sold")
+        bob.screenshot("seatmap-sold", ".map-card")
+        check(f"Alice pays and gets ticket {code}; Bob sees her seats sold after {took:.2f}s")
+
+        # Bob's payment is declined: he is told, and the seat is free again.
+        row3, number3 = bob.free_pair(rows="KJI")
+        bob.seat(row3, number3).click()
+        bob.click("#hold-selected")
+        bob.present("#hold-countdown")
+        bob_seat = bob.seat(row3, number3).get_attribute("data-seat-id")
+        bob.click("#checkout")
+        bob.click("#pay-decline", "Simulate a declined payment")
+        bob.wait(lambda: "declined" in bob.text_of("#pay-alert"), "the declined message")
+        check(f"a declined payment says so: “{bob.text_of('#pay-alert')}”")
+        alice.driver.back()  # to the showtime page
+        alice.wait_map()
+        alice.wait_status([bob_seat], "available")
+        check("the seats of a declined payment are free again")
+
+        # My bookings: the ticket is listed and can be cancelled.
+        alice.open("/#/bookings")
+        card = alice.present(".booking", "a booking in My bookings")
+        assert code in card.text, card.text
+        alice.screenshot("bookings")
+        alice.click(".booking .button--danger-text", "Cancel")
+        alice.present("#confirm-dialog[open]", "the confirmation dialog")
+        alice.click("#confirm-yes")
+        alice.wait(lambda: "Cancelled" in alice.text_of(".booking .badge"), "the booking to be cancelled")
+        check("my bookings lists the ticket and cancels it")
+
+        # Sign out and back in.
+        alice.click("#sign-out")
+        alice.present("#sign-in", "being signed out")
+        alice.sign_in(alice_email)
+        assert "Alice" in alice.text_of("#account")
+        check("sign out and sign in again")
+
+        # A phone-sized look at the seat map, for the record.
+        phone = Page("phone", 390, 844)
+        pages.append(phone)
+        phone.open(showtime_path)
+        phone.wait_map()
+        phone.screenshot("phone-seatmap")
+
+        for page in pages:
+            errors = page.script_errors()
+            assert not errors, f"{page.name}: script errors: {errors}"
+        check("no script errors in any browser")
+        log(f"screenshots: {ARTIFACTS}")
+        return 0
+    except Exception:  # noqa: BLE001 — report, save what the browsers show, fail
+        traceback.print_exc()
+        for page in pages:
+            try:
+                page.screenshot(f"failure-{page.name}")
+                for entry in page.driver.get_log("browser") + page.console:
+                    log(f"  {page.name} console: {entry['message']}")
+            except Exception:  # noqa: BLE001
+                pass
+        log(f"FAIL browser test; screenshots: {ARTIFACTS}")
+        return 1
+    finally:
+        for page in pages:
+            page.quit()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
