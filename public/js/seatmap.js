@@ -119,6 +119,9 @@ export class SeatMap {
         'Use the arrow keys to move between seats, and Enter or Space to select one.'));
 
     this.refreshAll();
+    // On a narrow screen the map scrolls sideways; start at its middle, where the best seats are.
+    const scroller = this.root.querySelector('.seatmap__scroll');
+    requestAnimationFrame(() => { scroller.scrollLeft = (scroller.scrollWidth - scroller.clientWidth) / 2; });
     const first = this.rows.flatMap((r) => r.seats).find((s) => this.displayStatus(s) === 'available') || seats[0];
     if (first) this.setFocus(first.id, false);
   }

@@ -158,7 +158,9 @@ export async function showShowtime(main, showtimeId) {
     if (error.code === 'seats_taken') {
       const taken = (error.problem.seat_ids || []).map((id) => seats.get(id)).filter(Boolean);
       applyStatuses(taken.filter((s) => s.status === 'available').map((s) => ({ id: s.id, status: 'held' })));
-      text = `${error.message} Please choose other seats.`;
+      text = taken.length
+        ? `Sorry, ${taken.map(seatName).join('; ')} ${taken.length === 1 ? 'was' : 'were'} just taken by someone else, so nothing was held. Please choose other seats.`
+        : `${error.message} Please choose other seats.`;
       feed.refreshNow();
     }
     if (error.code === 'hold_expired' || error.code === 'hold_not_found' || error.code === 'seats_sold') feed.refreshNow();

@@ -310,7 +310,7 @@ def main():
         bob.click("#pay-decline", "Simulate a declined payment")
         bob.wait(lambda: "declined" in bob.text_of("#pay-alert"), "the declined message")
         check(f"a declined payment says so: “{bob.text_of('#pay-alert')}”")
-        alice.driver.back()  # to the showtime page
+        alice.open(showtime_path)
         alice.wait_map()
         alice.wait_status([bob_seat], "available")
         check("the seats of a declined payment are free again")
