@@ -1,0 +1,25 @@
+-- Holds one random seat, then releases that hold, over and over (wrk calls request() for the
+-- next request and response() with each answer). Environment: BENCH_TOKEN, BENCH_SHOWTIME,
+-- BENCH_FIRST_SEAT, BENCH_SEATS.
+local token = os.getenv("BENCH_TOKEN")
+local path = "/showtimes/" .. os.getenv("BENCH_SHOWTIME") .. "/holds"
+local first_seat = tonumber(os.getenv("BENCH_FIRST_SEAT"))
+local seats = tonumber(os.getenv("BENCH_SEATS"))
+local auth = { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json" }
+local to_release = {}
+
+request = function()
+  local id = table.remove(to_release)
+  if id then
+    return wrk.format("DELETE", "/holds/" .. id, auth)
+  end
+  local seat = first_seat + math.random(0, seats - 1)
+  return wrk.format("POST", path, auth, '{"seat_ids":[' .. seat .. ']}')
+end
+
+response = function(status, headers, body)
+  if status == 201 then
+    local id = body:match('"id":"([^"]+)"')
+    if id then table.insert(to_release, id) end
+  end
+end
