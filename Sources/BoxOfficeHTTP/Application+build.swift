@@ -62,6 +62,7 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
     AccountsController(dependencies: dependencies).addRoutes(to: router)
     CatalogueController(dependencies).addRoutes(to: router)
     SchedulingRoutes.add(to: router, dependencies)
+    ReportsController(dependencies).addRoutes(to: router)
     return router
 }
 
