@@ -54,3 +54,12 @@ import Testing
         #expect(SchedulingTime.format(period.to) == "2026-03-29T22:00:00Z")
     }
 }
+
+extension ReportPartsTests {
+    @Test func csvInstantsMatchTheAPIsFormat() {
+        for seconds in [0, 951_782_400, 1_768_501_800, 1_709_164_799, 4_102_444_800, -86_401] as [Double] {
+            let date = Date(timeIntervalSince1970: seconds + 0.75)
+            #expect(ReportCSV.instant(date) == SchedulingTime.format(Date(timeIntervalSince1970: seconds)), "\(seconds)")
+        }
+    }
+}

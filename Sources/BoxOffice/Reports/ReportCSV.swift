@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// RFC 4180 CSV for the reports: a header line, then one line per row, CRLF line ends. Text
 /// that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR) is
@@ -13,7 +13,32 @@ public enum ReportCSV {
         static func double(_ value: Double?) -> Field {
             value.map { .number(String(format: "%.2f", $0)) } ?? .empty
         }
-        static func date(_ value: Date?) -> Field { value.map { .text(SchedulingTime.format($0)) } ?? .empty }
+        static func date(_ value: Date?) -> Field { value.map { .text(ReportCSV.instant($0)) } ?? .empty }
+    }
+
+    /// `2026-01-15T18:30:00Z` (UTC, whole seconds), as `SchedulingTime.format` writes it but
+    /// without a date formatter: a CSV export writes hundreds of thousands of these.
+    public static func instant(_ date: Date) -> String {
+        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+        let (quotient, remainder) = seconds.quotientAndRemainder(dividingBy: 86_400)
+        let days = remainder < 0 ? quotient - 1 : quotient
+        let secondOfDay = remainder < 0 ? remainder + 86_400 : remainder
+        // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let text = String(value)
+            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        }
+        return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(secondOfDay / 3600, 2) + ":"
+            + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2) + "Z"
     }
 
     public static func line(_ fields: [Field]) -> String {

@@ -35,9 +35,9 @@ public struct ReportStore: Sendable {
         }
         // The page's showtimes first (index range scan on starts_at), then their figures, so
         // the per-showtime sums run for one page only.
-        let rows = try await postgres.query("""
+        let rows = try await query("""
             WITH page AS (
-              SELECT s.id, s.movie_id, s.hall_id, s.starts_at, s.ends_at, s.status, s.currency
+              SELECT s.id, s.movie_id, s.hall_id, s.starts_at, s.ends_at, s.status, s.currency, s.capacity
               FROM showtimes s
               WHERE s.starts_at >= \(filter.period.from) AND s.starts_at < \(filter.period.to)
                 AND (\(filter.movieID)::bigint IS NULL OR s.movie_id = \(filter.movieID))
@@ -47,27 +47,30 @@ public struct ReportStore: Sendable {
               ORDER BY s.starts_at, s.id
               LIMIT \(limit + 1)
             )
-            SELECT p.id, p.starts_at, p.status, p.currency,
+            SELECT p.id, p.starts_at, p.status, p.currency, p.capacity,
               to_char(p.starts_at AT TIME ZONE \(timeZone.identifier), 'YYYY-MM-DD"T"HH24:MI') AS starts_at_local,
               (p.status = 'scheduled' AND p.ends_at > \(now)) AS on_sale,
               (extract(epoch FROM p.starts_at) * 1000000)::bigint AS cursor_us,
               m.id AS movie_id, m.title AS movie_title, h.id AS hall_id, h.name AS hall_name,
-              seat.capacity, seat.sold,
-              CASE WHEN seat.capacity > 0 THEN round(100.0 * seat.sold / seat.capacity, 2) ELSE 0 END AS occupancy,
-              money.gross, money.refunds
+              sold.n AS sold,
+              CASE WHEN p.capacity > 0 THEN round(100.0 * sold.n / p.capacity, 2) ELSE 0 END AS occupancy,
+              money.gross, back.refunds
             FROM page p
             JOIN movies m ON m.id = p.movie_id
             JOIN halls h ON h.id = p.hall_id
+            -- Each from an index alone: showtime_seats_sold, bookings_confirmed_showtime, refunds_counted.
             CROSS JOIN LATERAL (
-              SELECT count(*) AS capacity, count(*) FILTER (WHERE ss.status = 'sold') AS sold
-              FROM showtime_seats ss WHERE ss.showtime_id = p.id
-            ) seat
+              SELECT count(*) AS n FROM showtime_seats ss WHERE ss.showtime_id = p.id AND ss.status = 'sold'
+            ) sold
             CROSS JOIN LATERAL (
-              SELECT COALESCE(sum(b.amount_minor), 0) AS gross,
-                     COALESCE(sum((SELECT sum(r.amount_minor) FROM refunds r
-                                   WHERE r.booking_id = b.id AND r.status <> 'failed')), 0) AS refunds
+              SELECT COALESCE(sum(b.amount_minor), 0) AS gross
               FROM bookings b WHERE b.showtime_id = p.id AND b.confirmed_at IS NOT NULL
             ) money
+            CROSS JOIN LATERAL (
+              SELECT COALESCE(sum(r.amount_minor), 0) AS refunds
+              FROM bookings b JOIN refunds r ON r.booking_id = b.id
+              WHERE b.showtime_id = p.id AND b.confirmed_at IS NOT NULL AND r.status <> 'failed'
+            ) back
             ORDER BY p.starts_at, p.id
             """)
         var items: [ShowtimeReportRow] = []
@@ -106,40 +109,42 @@ public struct ReportStore: Sendable {
         let slots = timeSlots
         // One statement: per-showtime figures (`per`), then grouped, then the totals. Only the
         // grouping's fixed SQL text (from a closed enum) is spliced in; every value is bound.
-        let rows = try await postgres.query("""
+        let rows = try await query("""
             WITH slot_names AS (
               SELECT t.name, t.n FROM unnest(\(slots.names)::text[]) WITH ORDINALITY AS t(name, n)
-            ), st AS (
-              SELECT s.id, s.movie_id, s.hall_id, s.status, s.currency,
+            ), st AS MATERIALIZED (
+              SELECT s.id, s.movie_id, s.hall_id, s.status, s.currency, s.capacity,
                      s.starts_at AT TIME ZONE \(timeZone.identifier) AS local_start
               FROM showtimes s
               WHERE s.starts_at >= \(period.from) AND s.starts_at < \(period.to)
-            ), seat AS (
-              SELECT ss.showtime_id, count(*) AS capacity, count(*) FILTER (WHERE ss.status = 'sold') AS sold
-              FROM showtime_seats ss WHERE ss.showtime_id IN (SELECT id FROM st)
+            ), sold AS (
+              SELECT ss.showtime_id, count(*) AS sold
+              FROM showtime_seats ss JOIN st ON st.id = ss.showtime_id
+              WHERE ss.status = 'sold'
               GROUP BY ss.showtime_id
             ), money AS (
-              SELECT b.showtime_id, sum(b.amount_minor) AS gross
-              FROM bookings b WHERE b.confirmed_at IS NOT NULL AND b.showtime_id IN (SELECT id FROM st)
-              GROUP BY b.showtime_id
-            ), back AS (
-              SELECT b.showtime_id, sum(r.amount_minor) AS refunds
-              FROM refunds r JOIN bookings b ON b.id = r.booking_id
-              WHERE r.status <> 'failed' AND b.confirmed_at IS NOT NULL AND b.showtime_id IN (SELECT id FROM st)
+              -- One pass over bookings_confirmed_showtime; refunds are few, so they are summed
+              -- per booking first (refunds_counted) and joined by hash.
+              SELECT b.showtime_id, sum(b.amount_minor) AS gross, sum(r.refunded) AS refunds
+              FROM bookings b
+              JOIN st ON st.id = b.showtime_id
+              LEFT JOIN (
+                SELECT booking_id, sum(amount_minor) AS refunded FROM refunds WHERE status <> 'failed' GROUP BY booking_id
+              ) r ON r.booking_id = b.id
+              WHERE b.confirmed_at IS NOT NULL
               GROUP BY b.showtime_id
             ), per AS MATERIALIZED (
               SELECT st.id, st.movie_id, st.hall_id, st.status, st.currency, st.local_start,
-                     COALESCE(seat.sold, 0) AS sold, COALESCE(money.gross, 0) AS gross, COALESCE(back.refunds, 0) AS refunds,
-                     CASE WHEN st.status = 'scheduled' AND seat.capacity > 0 THEN 100.0 * seat.sold / seat.capacity END AS occupancy,
-                     -- The time slot: the last one starting at or before the local time of day,
-                     -- else the last of the day (it runs on past midnight).
-                     COALESCE((SELECT t.n FROM unnest(\(slots.startMinutes)::int[]) WITH ORDINALITY AS t(start_minute, n)
-                               WHERE t.start_minute <= extract(hour FROM st.local_start) * 60 + extract(minute FROM st.local_start)
-                               ORDER BY t.start_minute DESC LIMIT 1), \(slots.slots.count)) AS slot_index
+                     COALESCE(sold.sold, 0) AS sold, COALESCE(money.gross, 0) AS gross, COALESCE(money.refunds, 0) AS refunds,
+                     CASE WHEN st.status = 'scheduled' AND st.capacity > 0 THEN 100.0 * COALESCE(sold.sold, 0) / st.capacity END AS occupancy,
+                     -- The time slot: the number of slot starts at or before the local time of day,
+                     -- or the last slot before the first start (it runs on past midnight).
+                     COALESCE(NULLIF(width_bucket(
+                       (extract(hour FROM st.local_start) * 60 + extract(minute FROM st.local_start))::int,
+                       \(slots.startMinutes)::int[]), 0), \(slots.slots.count)) AS slot_index
               FROM st
-              LEFT JOIN seat ON seat.showtime_id = st.id
+              LEFT JOIN sold ON sold.showtime_id = st.id
               LEFT JOIN money ON money.showtime_id = st.id
-              LEFT JOIN back ON back.showtime_id = st.id
             ), keyed AS (
               \(unescaped: Self.keyedSQL(grouping))
             )
@@ -226,7 +231,7 @@ public struct ReportStore: Sendable {
             return id
         }
         let statuses = filter.statuses.isEmpty ? nil : filter.statuses.map(\.rawValue)
-        let rows = try await postgres.query("""
+        let rows = try await query("""
             WITH page AS (
               SELECT b.* FROM bookings b
               WHERE (\(filter.showtimeID)::bigint IS NULL OR b.showtime_id = \(filter.showtimeID))
@@ -301,6 +306,15 @@ public struct ReportStore: Sendable {
             }
         }
         return ReportPage(items: items, nextCursor: next)
+    }
+
+    /// Runs a report query in a transaction of its own with JIT compilation off: these are
+    /// costly enough for PostgreSQL to JIT-compile them, which takes longer than running them.
+    func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await postgres.withTransaction { connection in
+            try await connection.query("SET LOCAL jit = off")
+            return try await connection.query(query)
+        }
     }
 
     static let badCursor = BoxOfficeError.validation(field: "cursor", "is not a next_cursor of this report; start again without it.")
