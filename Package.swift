@@ -154,6 +154,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .executableTarget(
+            name: "ReportsBenchmark",
+            dependencies: [
+                "BoxOffice",
+                "PostgresClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/ReportsBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(
             name: "BoxOfficeTests",
             dependencies: [

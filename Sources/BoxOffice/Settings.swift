@@ -26,6 +26,9 @@ public struct BoxOfficeSettings: Sendable {
     public var sandboxRoutesEnabled = false
     /// Days and time slots are taken in this zone.
     public var timeZone: TimeZone = TimeZone(identifier: "Europe/Berlin")!
+    /// How reports divide a day (in `timeZone`) by a showtime's start: matinee from 06:00,
+    /// evening from 17:00, late from 21:00 and through the night until the next matinee.
+    public var timeSlots: TimeSlots = .standard
     /// Where poster images are stored.
     public var posterDirectory: String = ".data/dev/posters"
     /// bcrypt's cost; tests lower it so that they stay fast.

@@ -90,6 +90,7 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
         sandboxRoutesEnabled: dependencies.settings.sandboxRoutesEnabled
     ).addRoutes(to: router)
     SchedulingRoutes.add(to: router, dependencies)
+    ReportsController(dependencies).addRoutes(to: router)
     return router
 }
 

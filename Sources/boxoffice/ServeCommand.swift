@@ -37,6 +37,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("lua-dir"), help: "The repository's lua/ folder with the Redis scripts (env BOXOFFICE_LUA_DIR, default lua).")
     var luaDirectory: String?
 
+    @Option(name: .customLong("time-slots"), help: "Report time slots by local start, name=HH:MM,... (env BOXOFFICE_TIME_SLOTS, default matinee=06:00,evening=17:00,late=21:00).")
+    var timeSlots: String?
+
     @Option(name: .customLong("poster-dir"), help: "Where poster images are stored (env BOXOFFICE_POSTER_DIR, default .data/dev/posters).")
     var posterDirectory: String?
 
@@ -64,6 +67,13 @@ struct ServeCommand: AsyncParsableCommand {
                 throw StartupError("BOXOFFICE_TIMEZONE '\(zoneName)' is not a time zone name such as Europe/Berlin")
             }
             domainSettings.timeZone = zone
+        }
+        if let slots = requiredSetting(timeSlots, "BOXOFFICE_TIME_SLOTS") {
+            do throws(BoxOfficeError) {
+                domainSettings.timeSlots = try TimeSlots.parse(slots)
+            } catch {
+                throw StartupError("BOXOFFICE_TIME_SLOTS: \(error.message) Give name=HH:MM pairs, e.g. matinee=06:00,evening=17:00,late=21:00")
+            }
         }
         domainSettings.posterDirectory = requiredSetting(posterDirectory, "BOXOFFICE_POSTER_DIR") ?? domainSettings.posterDirectory
         domainSettings.maxSeatsPerUser = try positive(requiredSetting(nil, "BOXOFFICE_MAX_SEATS_PER_USER"), name: "BOXOFFICE_MAX_SEATS_PER_USER", default: 10, range: 1...100)
