@@ -56,23 +56,40 @@ enum TestServices {
         return registry
     }()
 
-    /// The migrated template every test database is cloned from, made once per process:
-    /// cloning is much cheaper than migrating each database.
+    /// The migrated template every test database is cloned from: cloning is much cheaper than
+    /// migrating each database. Named after the migrations' contents, so later runs reuse it
+    /// and a changed migration gets a template of its own.
     private static let template = Task<String, any Error> {
         let server = try serverConfiguration()
-        let name = "bo_template_\(UUID().uuidString.prefix(8).lowercased())"
-        let admin = PostgresPool(configuration: server, logger: Logger(label: "test.pg.admin"))
+        let directory = URL(fileURLWithPath: migrationsDirectory)
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a over names and contents
+        for file in files {
+            for byte in Array(file.utf8) + Array(try Data(contentsOf: directory.appendingPathComponent(file))) {
+                hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+            }
+        }
+        let name = "bo_template_" + String(hash, radix: 16)
+        var adminConfiguration = server
+        adminConfiguration.maxConnections = 1
+        let admin = PostgresPool(configuration: adminConfiguration, logger: Logger(label: "test.pg.admin"))
         defer { Task { await admin.close() } }
-        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+        let exists = try await admin.query("SELECT 1 FROM pg_database WHERE datname = \(name)")
+        guard exists.isEmpty else { return name }
+        // Made under a temporary name and renamed when complete: a half-migrated template is never used.
+        let building = "bo_building_\(UUID().uuidString.prefix(8).lowercased())"
+        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(building)"))
         var configuration = server
-        configuration.database = name
+        configuration.database = building
         configuration.maxConnections = 1
         let pool = PostgresPool(configuration: configuration, logger: Logger(label: "test.pg"))
         do {
             _ = try await Migrator(directory: migrationsDirectory).migrate(on: pool, logger: Logger(label: "test.migrate"))
             await pool.close()
+            try await admin.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(building) RENAME TO \(name)"))
         } catch {
             await pool.close()
+            _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(building) WITH (FORCE)"))
             throw error
         }
         return name
