@@ -7,6 +7,15 @@ local first_seat = tonumber(os.getenv("BENCH_FIRST_SEAT"))
 local seats = tonumber(os.getenv("BENCH_SEATS"))
 local auth = { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json" }
 local to_release = {}
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  statuses = {}
+end
 
 request = function()
   local id = table.remove(to_release)
@@ -18,8 +27,18 @@ request = function()
 end
 
 response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
   if status == 201 then
     local id = body:match('"id":"([^"]+)"')
     if id then table.insert(to_release, id) end
   end
+end
+
+-- Every status seen, so that refusals (409 for a seat another connection holds) are visible.
+function done(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do total[status] = (total[status] or 0) + count end
+  end
+  for status, count in pairs(total) do io.write(string.format("status %d: %d\n", status, count)) end
 end

@@ -24,7 +24,7 @@ public struct HoldsController: Sendable {
             let showtimeID = try SchedulingQuery.id(context, "Showtime")
             let viewer = context.identity?.userID
             let clientVersion = Self.version(inIfNoneMatch: request.headers[values: .ifNoneMatch])
-            if let clientVersion, (try? await holds.version(showtimeID: showtimeID)) == clientVersion {
+            if let clientVersion, await currentVersion(showtimeID) == clientVersion {
                 return Response(status: .notModified, headers: Self.cacheHeaders(version: clientVersion))
             }
             return try await seatMapResponse(showtimeID: showtimeID, viewer: viewer)
@@ -37,6 +37,7 @@ public struct HoldsController: Sendable {
             let showtimeID = try SchedulingQuery.id(context, "Showtime")
             let input = try await request.decodeJSON(as: HoldInput.self, context: context)
             let hold = try await holds.hold(showtimeID: showtimeID, by: identity.userID, try input.request())
+            broadcaster.forgetVersion(showtimeID: showtimeID)
             return EditedResponse(status: .created, headers: [.location: "/holds/\(hold.id)"], response: HoldBody(hold))
         }
         /// The caller's hold; 404 for anyone else, 410 once expired.
@@ -52,7 +53,9 @@ public struct HoldsController: Sendable {
         /// Releases the caller's hold: 204, its seats are free at once.
         router.delete("/holds/:id") { _, context in
             let identity = try context.requireUser()
-            try await holds.release(id: Self.holdID(context), for: identity.userID)
+            let holdID = Self.holdID(context)
+            try await holds.release(id: holdID, for: identity.userID)
+            if let showtimeID = HoldService.showtimeID(ofHold: holdID) { broadcaster.forgetVersion(showtimeID: showtimeID) }
             return Response(status: .noContent)
         }
 
@@ -97,7 +100,7 @@ public struct HoldsController: Sendable {
                                 try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                                 continue
                             }
-                            guard let version = Self.version(ofDelta: delta), version > current else { continue }
+                            guard let version = AvailabilityBroadcaster.version(ofDelta: delta), version > current else { continue }
                             current = version
                             try await writer.write(Self.event("delta", id: version, data: ByteBuffer(string: delta)))
                         }
@@ -112,6 +115,15 @@ public struct HoldsController: Sendable {
                 body: body
             )
         }
+    }
+
+    /// The version from this instance's subscription when it knows it (no round trip), else
+    /// from Redis (one read, remembered). A change is known here within a delta's delivery.
+    private func currentVersion(_ showtimeID: Int) async -> Int? {
+        if let known = broadcaster.knownVersion(showtimeID: showtimeID) { return known }
+        guard let version = try? await holds.version(showtimeID: showtimeID) else { return nil }
+        broadcaster.noteVersion(version, showtimeID: showtimeID)
+        return version
     }
 
     private func seatMapResponse(showtimeID: Int, viewer: UUID?) async throws -> Response {
@@ -152,11 +164,6 @@ public struct HoldsController: Sendable {
         return nil
     }
 
-    /// `{"version":17,...}` → 17, without decoding the whole delta.
-    static func version(ofDelta text: String) -> Int? {
-        guard let range = text.range(of: "\"version\":") else { return nil }
-        return Int(text[range.upperBound...].prefix { $0.isNumber })
-    }
 
     static func event(_ name: String, id: Int?, data: ByteBuffer) -> ByteBuffer {
         var buffer = ByteBuffer()

@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 public import RedisClient
 public import ServiceLifecycle
@@ -21,6 +22,10 @@ public final class AvailabilityBroadcaster: Service, Sendable {
     private let logger: Logger
     private let bufferLimit: Int
     private let subscribers = Mutex<[Int: [Int: Subscriber]]>([:])
+    /// The newest version each showtime's deltas (or a reader) showed while subscribed: a seat
+    /// map's `If-None-Match` is answered from here without a Redis read. Emptied whenever the
+    /// subscription breaks, since deltas may have been missed.
+    private let latestVersions = Mutex<[Int: Int]>([:])
     private let nextID = Atomic<Int>(0)
     private let subscribed = Atomic<Bool>(false)
 
@@ -32,6 +37,26 @@ public final class AvailabilityBroadcaster: Service, Sendable {
 
     /// Whether the Redis subscription is up (deltas are flowing).
     public var isSubscribed: Bool { subscribed.load(ordering: .relaxed) }
+
+    /// The showtime's current version as this instance knows it, or nil (read Redis then).
+    public func knownVersion(showtimeID: Int) -> Int? {
+        guard isSubscribed else { return nil }
+        return latestVersions.withLock { $0[showtimeID] }
+    }
+
+    /// Forgets what this instance knows of a showtime's version, after it changed availability
+    /// itself: its own next reader then asks Redis rather than wait for the delta.
+    public func forgetVersion(showtimeID: Int) {
+        _ = latestVersions.withLock { $0.removeValue(forKey: showtimeID) }
+    }
+
+    /// Records a version read from Redis; a newer one from a delta wins.
+    public func noteVersion(_ version: Int, showtimeID: Int) {
+        guard isSubscribed else { return }
+        latestVersions.withLock { all in
+            if (all[showtimeID] ?? Int.min) < version { all[showtimeID] = version }
+        }
+    }
 
     /// Runs `body` with the deltas (JSON text) of one showtime, from now on, in order.
     public func withDeltas<Result: Sendable>(
@@ -66,12 +91,19 @@ public final class AvailabilityBroadcaster: Service, Sendable {
                 logger.warning("availability subscription lost; resubscribing", metadata: ["error": "\(error)"])
             }
             subscribed.store(false, ordering: .relaxed)
+            latestVersions.withLock { $0 = [:] }
             dropEveryone()
             let delay = backoff
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             backoff = min(backoff * 2, .seconds(2))
         }
         dropEveryone()
+    }
+
+    /// `{"version":17,...}` → 17, without decoding the whole delta.
+    public static func version(ofDelta text: String) -> Int? {
+        guard let range = text.range(of: "\"version\":") else { return nil }
+        return Int(text[range.upperBound...].prefix { $0.isNumber })
     }
 
     /// `bo:{st:42}:events` → 42.
@@ -85,6 +117,7 @@ public final class AvailabilityBroadcaster: Service, Sendable {
     private func deliver(_ message: RedisPubSubMessage) {
         guard let showtimeID = Self.showtimeID(ofChannel: message.channel) else { return }
         let text = message.text
+        if let version = Self.version(ofDelta: text) { noteVersion(version, showtimeID: showtimeID) }
         let slow: [Int] = subscribers.withLock { all in
             guard let watchers = all[showtimeID] else { return [] }
             var slow: [Int] = []

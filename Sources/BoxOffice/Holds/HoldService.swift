@@ -340,6 +340,11 @@ public struct HoldService: Sendable {
         )
     }
 
+    /// The showtime a hold id names, or nil for what cannot be a hold id.
+    public static func showtimeID(ofHold holdID: String) -> Int? {
+        HoldID.showtimeID(of: holdID)
+    }
+
     static let holdNotFound = BoxOfficeError(.notFound, code: "hold_not_found", message: "There is no such hold of yours.")
     static let holdExpired = BoxOfficeError(.gone, code: "hold_expired", message: "This hold has expired; its seats may be taken. Hold them again.")
 }
