@@ -272,6 +272,26 @@ import Testing
         }
     }
 
+    @Test func anUnpaidBookingIsClosedAfterTheTimeoutAndALatePaymentStillFollowsTheRule() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let seat = showtime.rows[0][5]
+            let purchase = try await Self.checkOut(app, showtime, [seat], as: user)
+            let closer = PendingBookingCloser(
+                postgres: app.dependencies.postgres, holds: app.dependencies.holds, timeout: .zero, logger: Logger(label: "test")
+            )
+            #expect(try await closer.closeStale() == 1)
+            let closed = try await app.request(.get, "/bookings/\(purchase.bookingID)", as: user).json()
+            #expect(closed["status"] as? String == "expired")
+            #expect(try await Self.seatStatuses(app, showtime)[seat] == "available", "its hold was released")
+            // The seat is still free, so the late payment confirms the booking.
+            let late = try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount)
+            #expect(try late.json()["outcome"] as? String == "confirmed")
+            try await Self.expectInvariants(app)
+        }
+    }
+
     @Test func theSandboxRoutePaysWithAProperlySignedCallback() async throws {
         try await TestApp.run(configure: { $0.sandboxRoutesEnabled = true }) { app in
             let showtime = try await app.makeShowtime()

@@ -55,10 +55,7 @@ public struct LoginThrottle: Sendable {
         [Self.emailKey(email)] + (clientAddress.map { [Self.addressKey($0)] } ?? [])
     }
 
-    private var windowMilliseconds: Int64 {
-        let (seconds, attoseconds) = window.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
+    private var windowMilliseconds: Int64 { window.milliseconds }
 
     /// Throws 429 `too_many_attempts` with the seconds until the longest blocking window ends.
     public func checkAllowed(email: String, clientAddress: String?) async throws(BoxOfficeError) {

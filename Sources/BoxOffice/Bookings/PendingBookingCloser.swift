@@ -35,10 +35,9 @@ public struct PendingBookingCloser: Service {
     /// One pass; the number of bookings closed.
     @discardableResult
     public func closeStale() async throws -> Int {
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         let closed = try await postgres.query("""
             UPDATE bookings SET status = 'expired', updated_at = now()
-            WHERE status = 'pending' AND created_at < now() - make_interval(secs => \(seconds))
+            WHERE status = 'pending' AND created_at < now() - make_interval(secs => \(timeout.timeInterval))
             RETURNING showtime_id, hold_id
             """)
         for row in closed {
