@@ -292,6 +292,41 @@ import Testing
         }
     }
 
+    @Test func aConfirmationWhosePostgreSQLSessionDiesLeavesNothingAndTheProvidersRetrySucceeds() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let purchase = try await Self.checkOut(app, showtime, [showtime.rows[1][3]], as: user)
+            // The server's session dies in the middle of the confirmation, after the seats were
+            // sold and before the commit, as if PostgreSQL had stopped. A sequence is outside
+            // transactions, so only the first attempt dies.
+            try await app.dependencies.postgres.query(PostgresQuery(unsafeSQL: """
+                CREATE SEQUENCE die_once;
+                CREATE FUNCTION die_once() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                  IF nextval('die_once') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+                  RETURN NEW;
+                END $$;
+                CREATE TRIGGER die_once BEFORE UPDATE OF active ON booking_seats FOR EACH ROW EXECUTE FUNCTION die_once();
+                """))
+            let eventID = "evt_\(UUID())"
+            let first = try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount, eventID: eventID)
+            #expect(first.status == .serviceUnavailable, "the provider is told to retry")
+            let state = try await app.dependencies.postgres.query("""
+                SELECT (SELECT status FROM bookings) AS booking,
+                       (SELECT count(*) FROM showtime_seats WHERE status = 'sold') AS sold,
+                       (SELECT count(*) FROM payment_events) AS events
+                """).first!
+            #expect(try state.decode(String.self, column: "booking") == "pending")
+            #expect(try state.decode(Int.self, column: "sold") == 0)
+            #expect(try state.decode(Int.self, column: "events") == 0, "the event is not recorded, so the retry is not a replay")
+
+            let retry = try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount, eventID: eventID)
+            #expect(try retry.json()["outcome"] as? String == "confirmed")
+            try await Self.expectInvariants(app)
+        }
+    }
+
     @Test func theSandboxRoutePaysWithAProperlySignedCallback() async throws {
         try await TestApp.run(configure: { $0.sandboxRoutesEnabled = true }) { app in
             let showtime = try await app.makeShowtime()
