@@ -23,7 +23,7 @@ import traceback
 import uuid
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -61,7 +61,11 @@ class Page:
 
     def wait(self, condition, what, timeout=WAIT):
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(lambda _: condition())
+            # The page re-renders what it shows: an element read a moment after it was found
+            # may have been replaced, which only means "not yet".
+            return WebDriverWait(
+                self.driver, timeout, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,)
+            ).until(lambda _: condition())
         except TimeoutException:
             raise AssertionError(f"{self.name}: waited {timeout}s for {what}") from None
 
