@@ -14,7 +14,7 @@ final class Measurements: Sendable {
         var counters: [String: Int] = [:]
         var liveDelays = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         /// When a hold request for a seat was sent (µs since the run's start), to time its delta.
-        var holdSent: [String: UInt64] = [:]
+        var holdSent: [SeatKey: UInt64] = [:]
         var confirmedAt: [UInt64] = []
         var holdsAt: [UInt64] = []
         /// When someone first saw each showtime with no free seat.
@@ -46,6 +46,11 @@ final class Measurements: Sendable {
     func counter(_ name: String) -> Int {
         state.withLock { $0.counters[name] ?? 0 }
     }
+}
+
+struct SeatKey: Hashable {
+    var showtimeID: Int
+    var seatID: Int
 }
 
 /// A response, read whole.

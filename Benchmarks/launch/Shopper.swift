@@ -22,9 +22,9 @@ enum PaymentPlan: CaseIterable {
 
 /// What the simulated people share: the seat maps they have seen, the payments due late.
 final class SaleBoard: Sendable {
-    /// Per showtime with its ETag: a person reads with `If-None-Match` and falls back to this
-    /// on 304, as a polling client would.
-    let maps = Mutex<[Int: (etag: String, seats: [Shopper.SeatView])]>([:])
+    /// Per showtime: a person reads with `If-None-Match` and falls back to this on 304, as a
+    /// polling client would.
+    let maps = Mutex<[Int: SeatMapSnapshot]>([:])
     let latePayments = Mutex<[LatePayment]>([])
     /// The next person to start shopping.
     let nextPerson = Atomic<Int>(0)
@@ -44,22 +44,13 @@ struct Shopper: Sendable {
     let measurements: Measurements
     let board: SaleBoard
 
-    struct SeatView: Sendable {
-        var id: Int
-        var row: String
-        var number: Int
-        var x: Double
-        var y: Double
-        var status: String
-    }
-
     func shop(token: String, showtimeID: Int, prefersBest: Bool, seed: UInt64) async {
         var random = SplitMix(seed: seed)
         let wanted = [1, 2, 2, 2, 3, 4].randomElement(using: &random)!
         for _ in 0..<4 {
-            guard let seats = await seatMap(showtimeID, token: token) else { return }
-            let free = seats.filter { $0.status == "available" }
-            if free.isEmpty {
+            guard let map = await seatMap(showtimeID, token: token) else { return }
+            let freeCount = map.freeCount
+            if freeCount == 0 {
                 let now = measurements.elapsedMicroseconds
                 measurements.state.withLock { state in
                     state.counters["sold_out_seen", default: 0] += 1
@@ -70,9 +61,9 @@ struct Shopper: Sendable {
             let body: String
             var chosen: [Int] = []
             if prefersBest {
-                body = "{\"count\": \(min(wanted, free.count))}"
+                body = "{\"count\": \(min(wanted, freeCount))}"
             } else {
-                chosen = pickNearCentre(free, all: seats, count: wanted, random: &random)
+                chosen = pickNearCentre(map, count: wanted, random: &random)
                 body = "{\"seat_ids\": \(chosen)}"
             }
             let sentAt = measurements.elapsedMicroseconds
@@ -84,7 +75,7 @@ struct Shopper: Sendable {
             case 201:
                 let heldSeats = (reply.json["seats"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } ?? chosen
                 measurements.state.withLock { state in
-                    for seat in heldSeats { state.holdSent["\(showtimeID):\(seat)"] = sentAt }
+                    for seat in heldSeats { state.holdSent[SeatKey(showtimeID: showtimeID, seatID: seat)] = sentAt }
                     state.holdsAt.append(measurements.elapsedMicroseconds)
                 }
                 await checkOut(reply, token: token, random: &random)
@@ -103,41 +94,41 @@ struct Shopper: Sendable {
         measurements.count("gave_up")
     }
 
-    private func seatMap(_ showtimeID: Int, token: String) async -> [SeatView]? {
+    private func seatMap(_ showtimeID: Int, token: String) async -> SeatMapSnapshot? {
         let cached = board.maps.withLock { $0[showtimeID] }
         let headers = cached.map { [("If-None-Match", $0.etag)] } ?? []
         guard let reply = try? await api.call("GET /showtimes/{id}/seats", .GET, "/showtimes/\(showtimeID)/seats", headers: headers) else {
             measurements.count("transport_errors")
             return nil
         }
-        if reply.status == 304, let cached { return cached.seats }
-        guard reply.status == 200 else { return nil }
-        let seats = (reply.json["seats"] as? [[String: Any]] ?? []).map { seat in
-            SeatView(
-                id: seat["id"] as? Int ?? 0, row: seat["row"] as? String ?? "", number: seat["number"] as? Int ?? 0,
-                x: seat["x"] as? Double ?? 0, y: seat["y"] as? Double ?? 0, status: seat["status"] as? String ?? ""
-            )
+        if reply.status == 304, let cached { return cached }
+        guard reply.status == 200, let etag = reply.headers.first(name: "ETag") else { return nil }
+        let snapshot: SeatMapSnapshot
+        if let cached, let free = cached.layout.availability(in: reply.body) {
+            snapshot = SeatMapSnapshot(etag: etag, layout: cached.layout, free: free)
+        } else if let (layout, free) = ShowtimeSeats.decode(reply.body) {
+            snapshot = SeatMapSnapshot(etag: etag, layout: layout, free: free)
+        } else {
+            measurements.count("unreadable_seat_maps")
+            return nil
         }
-        if let etag = reply.headers.first(name: "ETag") {
-            board.maps.withLock { all in all[showtimeID] = (etag, seats) }
-        }
-        return seats
+        board.maps.withLock { all in all[showtimeID] = snapshot }
+        return snapshot
     }
 
     /// People crowd the centre: one of the best few free seats, and its free neighbours.
-    private func pickNearCentre(_ free: [SeatView], all: [SeatView], count: Int, random: inout SplitMix) -> [Int] {
-        let xs = all.map(\.x), ys = all.map(\.y)
-        let centreX = ((xs.min() ?? 0) + (xs.max() ?? 0)) / 2
-        let centreY = (ys.min() ?? 0) + ((ys.max() ?? 0) - (ys.min() ?? 0)) * 2 / 3
-        let ranked = free.sorted { ($0.x - centreX) * ($0.x - centreX) + ($0.y - centreY) * ($0.y - centreY)
-            < ($1.x - centreX) * ($1.x - centreX) + ($1.y - centreY) * ($1.y - centreY) }
-        let anchor = ranked[Int.random(in: 0..<min(12, ranked.count), using: &random)]
-        let byPlace = Dictionary(free.map { ("\($0.row)#\($0.number)", $0.id) }, uniquingKeysWith: { first, _ in first })
+    private func pickNearCentre(_ map: SeatMapSnapshot, count: Int, random: inout SplitMix) -> [Int] {
+        let layout = map.layout
+        let bestFree = layout.byCentre.lazy.filter { map.free[$0] }.prefix(12)
+        let anchor = layout.seats[Array(bestFree).randomElement(using: &random)!]
+        func freeSeat(at number: Int) -> Int? {
+            layout.index(row: anchor.row, number: number).flatMap { map.free[$0] ? layout.seats[$0].id : nil }
+        }
         var block = [anchor.id]
         var offset = 1
         while block.count < count, offset < count * 2 {
-            if let right = byPlace["\(anchor.row)#\(anchor.number + offset)"] { block.append(right) }
-            if block.count < count, let left = byPlace["\(anchor.row)#\(anchor.number - offset)"] { block.append(left) }
+            if let right = freeSeat(at: anchor.number + offset) { block.append(right) }
+            if block.count < count, let left = freeSeat(at: anchor.number - offset) { block.append(left) }
             offset += 1
         }
         return block

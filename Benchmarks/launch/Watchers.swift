@@ -19,32 +19,52 @@ struct Watcher: Sendable {
             return
         }
         measurements.count("watchers_connected")
-        var pending = ""
-        var event = ""
+        var pending = ByteBuffer()
+        var isDelta = false
         do {
             for try await chunk in response.body {
-                pending += String(buffer: chunk).replacingOccurrences(of: "\r\n", with: "\n")
-                while let newline = pending.firstIndex(of: "\n") {
-                    let line = String(pending[..<newline])
-                    pending.removeSubrange(...newline)
-                    if line.hasPrefix("event: ") { event = String(line.dropFirst(7)) }
-                    guard event == "delta", line.hasPrefix("data: ") else { continue }
-                    record(delta: Data(line.dropFirst(6).utf8), showtimeID: showtimeID)
+                var chunk = chunk
+                pending.writeBuffer(&chunk)
+                // Server-sent events, a line at a time; only deltas are timed.
+                while let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+                    let length = newline - pending.readerIndex
+                    guard var line = pending.readSlice(length: length + 1) else { break }
+                    line.moveWriterIndex(to: line.writerIndex - 1)
+                    if line.readableBytesView.last == UInt8(ascii: "\r") { line.moveWriterIndex(to: line.writerIndex - 1) }
+                    if line.readableBytesView.starts(with: Self.eventPrefix) {
+                        isDelta = line.readableBytesView.dropFirst(Self.eventPrefix.count).elementsEqual(Self.delta)
+                    } else if isDelta, line.readableBytesView.starts(with: Self.dataPrefix) {
+                        line.moveReaderIndex(forwardBy: Self.dataPrefix.count)
+                        record(delta: line, showtimeID: showtimeID)
+                    }
                 }
+                pending.discardReadBytes()
             }
         } catch {
             // Cancelled at the end of the run, or dropped as a slow client.
         }
     }
 
-    private func record(delta: Data, showtimeID: Int) {
-        guard let object = try? JSONSerialization.jsonObject(with: delta) as? [String: Any],
-              let seats = object["seats"] as? [[String: Any]] else { return }
+    private static let eventPrefix = Array("event: ".utf8)
+    private static let delta = Array("delta".utf8)
+    private static let dataPrefix = Array("data: ".utf8)
+
+    private struct Delta: Decodable {
+        struct Change: Decodable {
+            var id: Int
+            var status: String
+        }
+
+        var seats: [Change]
+    }
+
+    private func record(delta: ByteBuffer, showtimeID: Int) {
+        guard let delta = try? JSONDecoder().decode(Delta.self, from: Data(delta.readableBytesView)) else { return }
         let now = measurements.elapsedMicroseconds
         measurements.state.withLock { state in
             state.counters["deltas_received", default: 0] += 1
-            for seat in seats where seat["status"] as? String == "held" {
-                guard let id = seat["id"] as? Int, let sent = state.holdSent["\(showtimeID):\(id)"] else { continue }
+            for seat in delta.seats where seat.status == "held" {
+                guard let sent = state.holdSent[SeatKey(showtimeID: showtimeID, seatID: seat.id)] else { continue }
                 _ = state.liveDelays.record(max(1, now - min(now, sent)))
             }
         }
