@@ -1,13 +1,26 @@
 -- Takes every requested seat for one hold, or none (all-or-nothing).
 -- KEYS: 1 hold hash, 2 expiry zset, 3 sold set, 4 version, 5 per-user seat counts (hash),
---       6.. one seat key per requested seat (bo:{st:ID}:seat:SEAT), in ARGV's seat order
+--       6 the owner's attempt counter for this showtime,
+--       7.. one seat key per requested seat (bo:{st:ID}:seat:SEAT), in ARGV's seat order
 -- ARGV: 1 hold id, 2 owner id, 3 ttl ms, 4 per-user seat limit, 5 events channel,
---       6.. seat ids
+--       6 attempts allowed per second ('' when this request was already counted),
+--       7.. seat ids
 -- Returns {"ok", version, expires_at_ms} | {"taken", seat...} | {"limit", held_now}
+--       | {"too_many"} when the owner tried too often this second
 --       | {"not_loaded"} when the sold cache must be filled from PostgreSQL first.
-local hold_key, expiry_key, sold_key, version_key, users_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local hold_key, expiry_key, sold_key, version_key, users_key, attempts_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local hold_id, owner, ttl, limit, channel = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
-local count = #KEYS - 5
+local attempts_allowed = tonumber(ARGV[6])
+local first = 6
+local count = #KEYS - first
+
+-- Counted in the same script as the hold: one round trip, and a refused attempt still counts.
+if attempts_allowed then
+  local attempts = redis.call('INCR', attempts_key)
+  if attempts == 1 then redis.call('PEXPIRE', attempts_key, 1000) end
+  if attempts > attempts_allowed then return {'too_many'} end
+end
 
 if redis.call('SISMEMBER', sold_key, 'loaded') == 0 then
   return {'not_loaded'}
@@ -21,8 +34,8 @@ end
 -- Check everything before changing anything, so a refusal leaves no partial hold.
 local taken = {}
 for i = 1, count do
-  local seat = ARGV[5 + i]
-  if redis.call('SISMEMBER', sold_key, seat) == 1 or redis.call('EXISTS', KEYS[5 + i]) == 1 then
+  local seat = ARGV[first + i]
+  if redis.call('SISMEMBER', sold_key, seat) == 1 or redis.call('EXISTS', KEYS[first + i]) == 1 then
     taken[#taken + 1] = seat
   end
 end
@@ -39,9 +52,9 @@ local expires = now_ms + ttl
 local seats = {}
 local delta = {}
 for i = 1, count do
-  redis.call('SET', KEYS[5 + i], hold_id, 'NX', 'PX', ttl)
-  seats[i] = ARGV[5 + i]
-  delta[i] = {id = tonumber(ARGV[5 + i]) or ARGV[5 + i], status = 'held'}
+  redis.call('SET', KEYS[first + i], hold_id, 'NX', 'PX', ttl)
+  seats[i] = ARGV[first + i]
+  delta[i] = {id = tonumber(ARGV[first + i]) or ARGV[first + i], status = 'held'}
 end
 redis.call('HSET', hold_key, 'owner', owner, 'seats', table.concat(seats, ','),
   'expires_at', expires, 'extensions', 0)

@@ -18,6 +18,41 @@ import Testing
         return Dictionary(uniqueKeysWithValues: seats.map { ($0["id"] as! Int, $0["status"] as! String) })
     }
 
+    @Test func theLayoutCacheNoticesACancellationAndNewPricesOnceItsEntryIsStale() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let postgres = app.dependencies.postgres
+            let cache = ShowtimeLayoutCache(postgres: postgres, statusLifetime: .milliseconds(200))
+            let first = try await cache.layout(for: showtime.id)
+            #expect(!first.isCancelled && first.prices == ["premium": 1500, "standard": 1000])
+
+            // Status only (updated_at untouched): the cheap re-read must still see it.
+            try await postgres.query("UPDATE showtimes SET status = 'cancelled' WHERE id = \(showtime.id)")
+            #expect(try await cache.layout(for: showtime.id).isCancelled == false)  // still fresh
+            try await Task.sleep(for: .milliseconds(250))
+            let stale = try await withThrowingTaskGroup(of: ShowtimeLayout.self) { group in
+                for _ in 0..<50 { group.addTask { try await cache.layout(for: showtime.id) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(stale.count == 50 && stale.allSatisfy(\.isCancelled))
+
+            try await postgres.query("""
+                UPDATE showtime_prices SET price_minor = 1700 WHERE showtime_id = \(showtime.id) AND category = 'premium'
+                """)
+            try await postgres.query("UPDATE showtimes SET updated_at = now() WHERE id = \(showtime.id)")
+            try await Task.sleep(for: .milliseconds(250))
+            let repriced = try await cache.layout(for: showtime.id)
+            #expect(repriced.prices["premium"] == 1700)
+            #expect(repriced.seat(showtime.rows[0][0])?.price == 1700)
+
+            try await postgres.query("DELETE FROM showtime_seats WHERE showtime_id = \(showtime.id)")
+            try await postgres.query("DELETE FROM showtime_prices WHERE showtime_id = \(showtime.id)")
+            try await postgres.query("DELETE FROM showtimes WHERE id = \(showtime.id)")
+            try await Task.sleep(for: .milliseconds(250))
+            await #expect(throws: BoxOfficeError.self) { try await cache.layout(for: showtime.id) }
+        }
+    }
+
     @Test func aHoldShowsAsHeldByYouToItsOwnerAndHeldToOthersAndMovesTheETag() async throws {
         try await TestApp.run { app in
             let showtime = try await app.makeShowtime()

@@ -5,6 +5,13 @@ import RedisClient
 import Testing
 
 @Suite struct HoldExpiryAndLiveTests {
+    @Test func aDeltasVersionIsReadWithoutDecodingIt() {
+        #expect(AvailabilityBroadcaster.version(ofDelta: #"{"version":17,"seats":[{"id":3,"status":"held"}]}"#) == 17)
+        #expect(AvailabilityBroadcaster.version(ofDelta: #"{"seats":[],"version":9}"#) == 9)
+        #expect(AvailabilityBroadcaster.version(ofDelta: #"{"seats":[]}"#) == nil)
+        #expect(AvailabilityBroadcaster.version(ofDelta: #"{"version":"x"}"#) == nil)
+    }
+
     @Test func theWorkerReleasesAnExpiredHoldMovesTheVersionAndFreesTheOwnersCount() async throws {
         try await SeatHoldStoreTests.withStore { store, redis, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])

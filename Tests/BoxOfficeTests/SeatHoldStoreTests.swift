@@ -111,6 +111,38 @@ import Testing
         }
     }
 
+    @Test func attemptsBeyondTheRateAreRefusedAndTakeNothingWhileUncountedRetriesPass() async throws {
+        try await Self.withStore { store, _, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let owner = UUID()
+            func attempt(_ seat: Int, counted: Bool = true) async throws -> SeatHoldStore.HoldOutcome {
+                try await store.hold(
+                    showtimeID: showtime, holdID: UUID().uuidString.lowercased(), owner: owner, seatIDs: [seat],
+                    ttl: .seconds(60), perUserLimit: 10, attemptsPerSecond: counted ? 2 : nil
+                )
+            }
+            // A one-second window could roll over between attempts; three in a row within one
+            // window must show the refusal, so try a few windows at most.
+            var refused: SeatHoldStore.HoldOutcome?
+            for base in stride(from: 1, through: 7, by: 3) where refused == nil {
+                _ = try await attempt(base)
+                _ = try await attempt(base + 1)
+                let third = try await attempt(base + 2)
+                if third == .tooManyAttempts {
+                    refused = third
+                    #expect(try await store.holders(showtimeID: showtime, seatIDs: [base + 2]).isEmpty)
+                }
+            }
+            #expect(refused == .tooManyAttempts)
+            guard case .held = try await attempt(20, counted: false) else { Issue.record("an uncounted retry is not limited"); return }
+            let someoneElse = try await store.hold(
+                showtimeID: showtime, holdID: UUID().uuidString.lowercased(), owner: UUID(), seatIDs: [21],
+                ttl: .seconds(60), perUserLimit: 10, attemptsPerSecond: 2
+            )
+            guard case .held = someoneElse else { Issue.record("another person is not limited"); return }
+        }
+    }
+
     @Test func releaseIsOwnerOnlyIdempotentAndFreesTheSeats() async throws {
         try await Self.withStore { store, _, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])

@@ -24,12 +24,22 @@ public struct SeatPlace: Sendable, Hashable {
 /// strand a single free seat between itself and a taken seat, an aisle or the row's end is
 /// chosen only when every block does so: such seats rarely sell.
 public struct BestAvailable: Sendable {
-    let rows: [Int: [SeatPlace]]
+    private struct Row {
+        var seats: [SeatPlace]
+        var byPosition: [Int: SeatPlace]
+    }
+
+    private let rows: [Row]
     let bestX: Double
     let bestY: Double
 
     public init(seats: [SeatPlace], bestX: Double, bestY: Double) {
-        self.rows = Dictionary(grouping: seats, by: \.rowIndex).mapValues { $0.sorted { $0.position < $1.position } }
+        self.rows = Dictionary(grouping: seats, by: \.rowIndex).sorted { $0.key < $1.key }.map { _, seats in
+            Row(
+                seats: seats.sorted { $0.position < $1.position },
+                byPosition: Dictionary(seats.map { ($0.position, $0) }, uniquingKeysWith: { first, _ in first })
+            )
+        }
         self.bestX = bestX
         self.bestY = bestY
     }
@@ -38,16 +48,15 @@ public struct BestAvailable: Sendable {
     public func pick(count: Int, category: String? = nil, isFree: (Int) -> Bool) -> [Int]? {
         guard count > 0 else { return nil }
         var best: (block: [SeatPlace], strands: Bool, distance: Double)?
-        for (_, row) in rows {
-            let byPosition = Dictionary(uniqueKeysWithValues: row.map { ($0.position, $0) })
+        for row in rows {
             func freeSeat(at position: Int) -> Bool {
-                guard let seat = byPosition[position] else { return false }
+                guard let seat = row.byPosition[position] else { return false }
                 return isFree(seat.id) && (category == nil || seat.category == category)
             }
-            for start in row where freeSeat(at: start.position) {
+            for start in row.seats where freeSeat(at: start.position) {
                 let positions = start.position..<(start.position + count)
                 guard positions.allSatisfy(freeSeat(at:)) else { continue }
-                let block = positions.map { byPosition[$0]! }
+                let block = positions.map { row.byPosition[$0]! }
                 // A lone free seat beside the block, with no free seat beyond it, is stranded.
                 let strands = (freeSeat(at: positions.lowerBound - 1) && !freeSeat(at: positions.lowerBound - 2))
                     || (freeSeat(at: positions.upperBound) && !freeSeat(at: positions.upperBound + 1))

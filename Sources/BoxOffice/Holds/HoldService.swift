@@ -50,13 +50,6 @@ public struct HoldService: Sendable {
     let settings: BoxOfficeSettings
     let logger: Logger
 
-    /// Counts one person's hold attempts in the current one-second window.
-    static let countAttempt = RedisScript(name: "hold-attempts", source: """
-        local count = redis.call('INCR', KEYS[1])
-        if count == 1 then redis.call('PEXPIRE', KEYS[1], 1000) end
-        return count
-        """)
-
     public init(
         redis: RedisClient, postgres: PostgresPool, scripts: HoldScripts, settings: BoxOfficeSettings, logger: Logger
     ) {
@@ -70,9 +63,9 @@ public struct HoldService: Sendable {
 
     // MARK: - Holding
 
-    /// Holds the requested seats (or the best block) for `owner`, all or nothing.
+    /// Holds the requested seats (or the best block) for `owner`, all or nothing. Attempts are
+    /// rate-limited per person and showtime (counted by the hold script itself).
     public func hold(showtimeID: Int, by owner: UUID, _ request: HoldRequest) async throws -> SeatHold {
-        try await checkAttemptRate(of: owner)
         let layout = try await layouts.layout(for: showtimeID)
         try Self.checkOnSale(layout)
         let limit = settings.maxSeatsPerUser
@@ -106,9 +99,9 @@ public struct HoldService: Sendable {
     private func takeBest(count: Int, category: String?, of layout: ShowtimeLayout, for owner: UUID) async throws -> SeatHold {
         var unavailable = try await unavailableSeats(of: layout)
         let picker = layout.bestAvailable
-        for _ in 0..<5 {
+        for round in 0..<5 {
             guard let block = picker.pick(count: count, category: category, isFree: { !unavailable.contains($0) }) else { break }
-            switch try await attempt(block, of: layout, for: owner) {
+            switch try await attempt(block, of: layout, for: owner, counted: round > 0) {
             case .success(let hold): return hold
             case .failure(let taken): unavailable.formUnion(taken)
             }
@@ -126,8 +119,9 @@ public struct HoldService: Sendable {
         case failure(taken: [Int])
     }
 
-    /// One run of the hold script (after loading the sold cache, if Redis lacks it).
-    private func attempt(_ seatIDs: [Int], of layout: ShowtimeLayout, for owner: UUID) async throws -> Attempt {
+    /// One run of the hold script (after loading the sold cache, if Redis lacks it). `counted`:
+    /// this request already counted against the person's attempt rate.
+    private func attempt(_ seatIDs: [Int], of layout: ShowtimeLayout, for owner: UUID, counted: Bool = false) async throws -> Attempt {
         let holdID = HoldID.make(showtimeID: layout.showtimeID)
         let ttl = settings.holdTTL
         // The expiry worker's index; marking before the hold exists is harmless, and doing it
@@ -135,7 +129,7 @@ public struct HoldService: Sendable {
         async let marked: Void = store.markActive(showtimeID: layout.showtimeID, until: Date() + ttl.timeInterval)
         var outcome = try await store.hold(
             showtimeID: layout.showtimeID, holdID: holdID, owner: owner, seatIDs: seatIDs, ttl: ttl,
-            perUserLimit: settings.maxSeatsPerUser
+            perUserLimit: settings.maxSeatsPerUser, attemptsPerSecond: counted ? nil : settings.holdAttemptsPerSecond
         )
         if outcome == .soldNotLoaded {
             try await loadSoldCache(layout.showtimeID)
@@ -158,6 +152,11 @@ public struct HoldService: Sendable {
                 .validation, code: "seat_limit",
                 message: "You already hold \(heldNow) seats for this showtime; one person may hold at most \(settings.maxSeatsPerUser).",
                 details: ["held_now": .int(heldNow), "limit": .int(settings.maxSeatsPerUser)]
+            )
+        case .tooManyAttempts:
+            throw BoxOfficeError(
+                .tooManyRequests(retryAfterSeconds: 1), code: "too_many_hold_attempts",
+                message: "Too many hold attempts; wait a second and try again."
             )
         case .soldNotLoaded:
             throw RedisError(.unexpectedReply, "the sold cache of showtime \(layout.showtimeID) did not load")
@@ -283,16 +282,6 @@ public struct HoldService: Sendable {
         }
         guard case .seats(let availability) = read else { return [] }
         return availability.sold.union(availability.held)
-    }
-
-    private func checkAttemptRate(of owner: UUID) async throws {
-        let count = try await redis.evaluate(Self.countAttempt, keys: ["bo:hold-attempts:" + owner.uuidString]).integer ?? 0
-        guard count <= settings.holdAttemptsPerSecond else {
-            throw BoxOfficeError(
-                .tooManyRequests(retryAfterSeconds: 1), code: "too_many_hold_attempts",
-                message: "Too many hold attempts; wait a second and try again."
-            )
-        }
     }
 
     static func checkOnSale(_ layout: ShowtimeLayout) throws(BoxOfficeError) {

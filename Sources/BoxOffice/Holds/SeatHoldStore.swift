@@ -21,6 +21,8 @@ public struct ShowtimeKeys: Sendable, Hashable {
     public var version: String { prefix + "version" }
     public var userSeatCounts: String { prefix + "users" }
     public var events: String { prefix + "events" }
+    /// One person's hold attempts in the current second.
+    public func attempts(of owner: UUID) -> String { prefix + "attempts:" + owner.uuidString }
 }
 
 /// The Lua scripts in `lua/`, one per change of availability.
@@ -65,6 +67,8 @@ public struct SeatHoldStore: Sendable {
         case limitReached(heldNow: Int)
         /// The sold cache is empty: load it from PostgreSQL (`loadSold`) and try again.
         case soldNotLoaded
+        /// The owner made more attempts this second than allowed; nothing was taken.
+        case tooManyAttempts
     }
 
     public enum ReleaseOutcome: Sendable, Equatable {
@@ -88,20 +92,25 @@ public struct SeatHoldStore: Sendable {
         self.scripts = scripts
     }
 
-    /// Takes every seat of `seatIDs` for a new hold, or none.
+    /// Takes every seat of `seatIDs` for a new hold, or none. With `attemptsPerSecond`, the
+    /// attempt counts against the owner's rate for this showtime first; pass nil for a retry of
+    /// a request that was already counted.
     public func hold(
         showtimeID: Int,
         holdID: String,
         owner: UUID,
         seatIDs: [Int],
         ttl: Duration,
-        perUserLimit: Int
+        perUserLimit: Int,
+        attemptsPerSecond: Int? = nil
     ) async throws -> HoldOutcome {
         let keys = ShowtimeKeys(showtimeID: showtimeID)
         let reply = try await redis.evaluate(
             scripts.hold,
-            keys: [keys.hold(holdID), keys.expiry, keys.sold, keys.version, keys.userSeatCounts] + seatIDs.map(keys.seat),
-            arguments: [holdID, owner.uuidString, String(ttl.milliseconds), String(perUserLimit), keys.events]
+            keys: [keys.hold(holdID), keys.expiry, keys.sold, keys.version, keys.userSeatCounts, keys.attempts(of: owner)]
+                + seatIDs.map(keys.seat),
+            arguments: [holdID, owner.uuidString, String(ttl.milliseconds), String(perUserLimit), keys.events,
+                        attemptsPerSecond.map(String.init) ?? ""]
                 + seatIDs.map(String.init)
         )
         let parts = try Self.parts(reply)
@@ -114,6 +123,8 @@ public struct SeatHoldStore: Sendable {
             return .limitReached(heldNow: try Self.int(parts, 1))
         case "not_loaded":
             return .soldNotLoaded
+        case "too_many":
+            return .tooManyAttempts
         default:
             throw RedisError(.unexpectedReply, "hold answered \(reply)")
         }

@@ -20,28 +20,48 @@ public struct ShowtimeLayout: Sendable {
     public var startsAt: Date
     public var isCancelled: Bool
     public var currency: String
-    public var seats: [Seat]
-    public var prices: [String: Int]
+    public let seats: [Seat]
+    public let prices: [String: Int]
     let seatIndex: [Int: Int]
-    let bestX: Double
-    let bestY: Double
+    /// Built once per layout: best-available requests come by the thousand during a rush.
+    let bestAvailable: BestAvailable
+    /// The showtime row's `updated_at` when read: a later one means prices or currency changed.
+    let updatedAt: Date
+
+    init(
+        showtimeID: Int, startsAt: Date, isCancelled: Bool, currency: String, seats: [Seat], prices: [String: Int],
+        bestX: Double, bestY: Double, updatedAt: Date
+    ) {
+        self.updatedAt = updatedAt
+        self.showtimeID = showtimeID
+        self.startsAt = startsAt
+        self.isCancelled = isCancelled
+        self.currency = currency
+        self.seats = seats
+        self.prices = prices
+        self.seatIndex = Dictionary(uniqueKeysWithValues: seats.enumerated().map { ($1.id, $0) })
+        self.bestAvailable = BestAvailable(seats: seats.map(\.place), bestX: bestX, bestY: bestY)
+    }
 
     public func seat(_ id: Int) -> Seat? { seatIndex[id].map { seats[$0] } }
-
-    var bestAvailable: BestAvailable { BestAvailable(seats: seats.map(\.place), bestX: bestX, bestY: bestY) }
 }
 
-/// Loads layouts from PostgreSQL once per showtime; the showtime's status is re-read after a
-/// few seconds so that a cancellation is noticed.
+/// Loads layouts from PostgreSQL once per showtime. The showtime's start and status are
+/// re-read after a few seconds so that a cancellation or a moved start is noticed; one request
+/// re-reads them while the others that find the entry stale wait for its answer, so a rush on
+/// one showtime costs one small query per few seconds, not one per request.
 public final class ShowtimeLayoutCache: Sendable {
     private struct Entry {
-        var layout: ShowtimeLayout
-        var loadedAt: ContinuousClock.Instant
+        var layout: ShowtimeLayout?
+        var checkedAt: ContinuousClock.Instant
+        var reading: Task<ShowtimeLayout, any Error>?
     }
 
     private let postgres: PostgresPool
     private let entries = Mutex<[Int: Entry]>([:])
     private let statusLifetime: Duration
+    /// Entries beyond this many are dropped when no one asked for them for a while.
+    private let capacity = 512
 
     public init(postgres: PostgresPool, statusLifetime: Duration = .seconds(5)) {
         self.postgres = postgres
@@ -51,17 +71,68 @@ public final class ShowtimeLayoutCache: Sendable {
     /// The layout, or `not_found`.
     public func layout(for showtimeID: Int) async throws -> ShowtimeLayout {
         let now = ContinuousClock.now
-        if let entry = entries.withLock({ $0[showtimeID] }), now - entry.loadedAt < statusLifetime {
-            return entry.layout
+        enum Lookup {
+            case cached(ShowtimeLayout)
+            case reading(Task<ShowtimeLayout, any Error>)
         }
-        let layout = try await load(showtimeID)
-        entries.withLock { $0[showtimeID] = Entry(layout: layout, loadedAt: now) }
+        let lookup = entries.withLock { entries -> Lookup in
+            var entry = entries[showtimeID] ?? Entry(layout: nil, checkedAt: now, reading: nil)
+            if let layout = entry.layout, now - entry.checkedAt < statusLifetime { return .cached(layout) }
+            if let reading = entry.reading { return .reading(reading) }
+            let known = entry.layout
+            let task = Task { try await self.read(showtimeID, known: known) }
+            entry.reading = task
+            entries[showtimeID] = entry
+            return .reading(task)
+        }
+        switch lookup {
+        case .cached(let layout): return layout
+        case .reading(let task): return try await task.value
+        }
+    }
+
+    /// Reads the layout (or, when `known`, only what may change) and files the answer.
+    private func read(_ showtimeID: Int, known: ShowtimeLayout?) async throws -> ShowtimeLayout {
+        do {
+            let layout = if let known { try await refresh(known) } else { try await load(showtimeID) }
+            let now = ContinuousClock.now
+            entries.withLock { entries in
+                entries[showtimeID] = Entry(layout: layout, checkedAt: now, reading: nil)
+                if entries.count > capacity {
+                    entries = entries.filter { $0.value.reading != nil || now - $0.value.checkedAt < .seconds(60) }
+                }
+            }
+            return layout
+        } catch {
+            entries.withLock { entries in
+                if let notFound = error as? BoxOfficeError, notFound.kind == .notFound {
+                    entries[showtimeID] = nil
+                } else {
+                    entries[showtimeID]?.reading = nil
+                }
+            }
+            throw error
+        }
+    }
+
+    /// The known layout with its showtime's current start and status; read afresh when its
+    /// prices or currency changed.
+    private func refresh(_ known: ShowtimeLayout) async throws -> ShowtimeLayout {
+        guard let showtime = try await postgres.query(
+            "SELECT starts_at, status, updated_at FROM showtimes WHERE id = \(known.showtimeID)"
+        ).first else { throw BoxOfficeError.notFound("The showtime") }
+        guard try showtime.decode(Date.self, column: "updated_at") == known.updatedAt else {
+            return try await load(known.showtimeID)
+        }
+        var layout = known
+        layout.startsAt = try showtime.decode(Date.self, column: "starts_at")
+        layout.isCancelled = try showtime.decode(String.self, column: "status") == "cancelled"
         return layout
     }
 
     private func load(_ showtimeID: Int) async throws -> ShowtimeLayout {
         guard let showtime = try await postgres.query("""
-            SELECT s.starts_at, s.status, s.currency, h.best_view_x, h.best_view_y
+            SELECT s.starts_at, s.status, s.currency, s.updated_at, h.best_view_x, h.best_view_y
             FROM showtimes s JOIN halls h ON h.id = s.hall_id WHERE s.id = \(showtimeID)
             """).first else { throw BoxOfficeError.notFound("The showtime") }
         var prices: [String: Int] = [:]
@@ -99,9 +170,9 @@ public final class ShowtimeLayoutCache: Sendable {
             currency: try showtime.decode(String.self, column: "currency"),
             seats: seats,
             prices: prices,
-            seatIndex: Dictionary(uniqueKeysWithValues: seats.enumerated().map { ($1.id, $0) }),
             bestX: bestX,
-            bestY: bestY
+            bestY: bestY,
+            updatedAt: try showtime.decode(Date.self, column: "updated_at")
         )
     }
 }
