@@ -10,8 +10,12 @@ public struct BoxOfficeSettings: Sendable {
     /// How much one extension adds to a hold, and how many a hold may have.
     public var holdExtension: Duration = .seconds(120)
     public var maxHoldExtensions = 2
-    /// Hold attempts one person may make per second before 429.
+    /// Hold attempts one person may make per second on one showtime before 429.
     public var holdAttemptsPerSecond = 10
+    /// How old a seat map served to anonymous viewers may be. During a rush the version moves
+    /// with every hold; sharing one rendering for this long turns thousands of polls into a few
+    /// reads of Redis and makes `If-None-Match` match. Signed-in viewers always get a fresh map.
+    public var seatMapMaxAge: Duration = .milliseconds(100)
     /// Checkout extends the hold by this much, to cover paying.
     public var paymentWindow: Duration = .seconds(600)
     /// A pending booking whose payment callback never came is closed (`expired`) after this.

@@ -24,10 +24,22 @@ public struct HoldsController: Sendable {
             let showtimeID = try SchedulingQuery.id(context, "Showtime")
             let viewer = context.identity?.userID
             let clientVersion = Self.version(inIfNoneMatch: request.headers[values: .ifNoneMatch])
+            if viewer == nil, let shared = renderer.shared(showtimeID: showtimeID, maxAge: holds.settings.seatMapMaxAge),
+               (clientVersion ?? 0) <= shared.version {
+                if clientVersion == shared.version {
+                    return Response(status: .notModified, headers: Self.cacheHeaders(version: shared.version))
+                }
+                return Self.jsonResponse(shared.body, version: shared.version)
+            }
             if let clientVersion, await currentVersion(showtimeID) == clientVersion {
                 return Response(status: .notModified, headers: Self.cacheHeaders(version: clientVersion))
             }
-            return try await seatMapResponse(showtimeID: showtimeID, viewer: viewer)
+            guard viewer == nil else { return try await seatMapResponse(showtimeID: showtimeID, viewer: viewer) }
+            // Anonymous viewers asking at the same moment share one read and one rendering.
+            let (body, version) = try await renderer.coalescing(showtimeID: showtimeID) {
+                try await seatMapBody(showtimeID: showtimeID, viewer: nil)
+            }
+            return Self.jsonResponse(body, version: version)
         }
 
         /// Holds `seat_ids`, or the best `count` adjacent seats (optionally of one `category`),
@@ -127,17 +139,25 @@ public struct HoldsController: Sendable {
     }
 
     private func seatMapResponse(showtimeID: Int, viewer: UUID?) async throws -> Response {
+        let (body, version) = try await seatMapBody(showtimeID: showtimeID, viewer: viewer)
+        return Self.jsonResponse(body, version: version)
+    }
+
+    private func seatMapBody(showtimeID: Int, viewer: UUID?) async throws -> (ByteBuffer, version: Int?) {
         let cached = renderer.cached(showtimeID: showtimeID)
         var read = try await holds.seatMap(showtimeID: showtimeID, viewer: viewer, knownVersion: cached?.version)
         if case .unchanged(let version) = read {
-            if let cached, cached.version == version { return Self.jsonResponse(cached.body, version: version) }
+            if let cached, cached.version == version {
+                renderer.confirm(showtimeID: showtimeID, version: version)
+                return (cached.body, version)
+            }
             read = try await holds.seatMap(showtimeID: showtimeID, viewer: viewer)
         }
         guard case .map(let map) = read else {
             throw BoxOfficeError(.unavailable(service: "redis", retryAfterSeconds: 1), code: "redis_unavailable",
                                  message: "The seat map could not be read; try again shortly.")
         }
-        return Self.jsonResponse(renderer.render(map, viewer: viewer), version: map.version)
+        return (renderer.render(map, viewer: viewer), map.version)
     }
 
     static let heartbeatInterval: Duration = .seconds(15)
@@ -254,6 +274,8 @@ final class SeatMapRenderer: Sendable {
     struct Rendered: Sendable {
         var version: Int
         var body: ByteBuffer
+        /// When Redis last said this version was current.
+        var confirmedAt: ContinuousClock.Instant
     }
 
     private struct Pieces {
@@ -268,8 +290,41 @@ final class SeatMapRenderer: Sendable {
     private let pieces = Mutex<[Int: Pieces]>([:])
     private let rendered = Mutex<[Int: Rendered]>([:])
 
+    private let reads = Mutex<[Int: Task<(ByteBuffer, version: Int?), any Error>]>([:])
+
     func cached(showtimeID: Int) -> Rendered? {
         rendered.withLock { $0[showtimeID] }
+    }
+
+    /// The rendering for viewers who hold nothing, if Redis said it was current within `maxAge`.
+    func shared(showtimeID: Int, maxAge: Duration) -> Rendered? {
+        guard maxAge > .zero, let cached = cached(showtimeID: showtimeID),
+              ContinuousClock.now - cached.confirmedAt <= maxAge else { return nil }
+        return cached
+    }
+
+    /// Redis said `version` is still current.
+    func confirm(showtimeID: Int, version: Int) {
+        let now = ContinuousClock.now
+        rendered.withLock { all in
+            if all[showtimeID]?.version == version { all[showtimeID]?.confirmedAt = now }
+        }
+    }
+
+    /// Runs `read` once for every caller that asks for the same showtime while it runs.
+    func coalescing(
+        showtimeID: Int, _ read: @escaping @Sendable () async throws -> (ByteBuffer, version: Int?)
+    ) async throws -> (ByteBuffer, version: Int?) {
+        let task = reads.withLock { reads in
+            if let running = reads[showtimeID] { return running }
+            let task = Task {
+                defer { _ = self.reads.withLock { $0.removeValue(forKey: showtimeID) } }
+                return try await read()
+            }
+            reads[showtimeID] = task
+            return task
+        }
+        return try await task.value
     }
 
     func render(_ map: SeatMap, viewer: UUID?) -> ByteBuffer {
@@ -289,8 +344,8 @@ final class SeatMapRenderer: Sendable {
         // Only a map with no seat of the viewer's own is right for everyone else too.
         if let version = map.version, !map.statuses.contains(.heldByYou) {
             rendered.withLock { all in
-                if (all[layout.showtimeID]?.version ?? Int.min) < version {
-                    all[layout.showtimeID] = Rendered(version: version, body: body)
+                if (all[layout.showtimeID]?.version ?? Int.min) <= version {
+                    all[layout.showtimeID] = Rendered(version: version, body: body, confirmedAt: .now)
                 }
             }
         }

@@ -18,6 +18,35 @@ import Testing
         return Dictionary(uniqueKeysWithValues: seats.map { ($0["id"] as! Int, $0["status"] as! String) })
     }
 
+    @Test func anonymousViewersShareOneRenderingForTheMaxAgeWhileSignedInViewersSeeChangesAtOnce() async throws {
+        let maxAge = 3.0
+        try await TestApp.run(configure: { $0.seatMapMaxAge = .seconds(maxAge) }) { app in
+            let showtime = try await app.makeShowtime()
+            let (alice, bob) = (try await app.makeUser(), try await app.makeUser())
+            let seat = showtime.rows[1][1]
+            let first = try await app.request(.get, "/showtimes/\(showtime.id)/seats")
+            let sharedAt = Date()
+            let etag = try #require(first.headers[.eTag])
+            #expect(try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: alice, json: Self.holdJSON([seat])).status == .created)
+
+            let anonymous = try await app.request(.get, "/showtimes/\(showtime.id)/seats")
+            let revalidated = try await app.request(.get, "/showtimes/\(showtime.id)/seats", headers: [.ifNoneMatch: etag])
+            if Date().timeIntervalSince(sharedAt) < maxAge {  // else the machine was too slow to tell
+                #expect(try anonymous.headers[.eTag] == etag && Self.statuses(anonymous)[seat] == "available")
+                #expect(revalidated.status == .notModified)
+            }
+            let signedIn = try await app.request(.get, "/showtimes/\(showtime.id)/seats", as: bob)
+            #expect(try signedIn.headers[.eTag] != etag && Self.statuses(signedIn)[seat] == "held")
+            let newer = try #require(signedIn.headers[.eTag])
+            // A client that knows a newer version than the shared one is never sent back in time.
+            #expect(try await app.request(.get, "/showtimes/\(showtime.id)/seats", headers: [.ifNoneMatch: newer]).status == .notModified)
+
+            try await Task.sleep(for: .seconds(maxAge + 0.2))
+            let later = try await app.request(.get, "/showtimes/\(showtime.id)/seats")
+            #expect(try later.headers[.eTag] == newer && Self.statuses(later)[seat] == "held")
+        }
+    }
+
     @Test func theLayoutCacheNoticesACancellationAndNewPricesOnceItsEntryIsStale() async throws {
         try await TestApp.run { app in
             let showtime = try await app.makeShowtime()

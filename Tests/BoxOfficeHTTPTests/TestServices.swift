@@ -147,6 +147,7 @@ enum TestServices {
     ) async throws -> R {
         var settings = BoxOfficeSettings()
         settings.bcryptCost = 4  // fast hashing: tests sign in often
+        settings.seatMapMaxAge = .zero  // tests read their own changes at once; one test covers sharing
         settings.posterDirectory = FileManager.default.temporaryDirectory
             .appendingPathComponent("boxoffice-posters-\(UUID().uuidString)").path
         configure(&settings)

@@ -47,7 +47,7 @@ public struct HoldService: Sendable {
     public let layouts: ShowtimeLayoutCache
     let postgres: PostgresPool
     let redis: RedisClient
-    let settings: BoxOfficeSettings
+    public let settings: BoxOfficeSettings
     let logger: Logger
 
     public init(
