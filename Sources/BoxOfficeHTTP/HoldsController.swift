@@ -87,10 +87,10 @@ public struct HoldsController: Sendable {
                 try await broadcaster.withDeltas(showtimeID: showtimeID) { deltas in
                     // Deltas and heartbeats (nil) in one sequence: a heartbeat's write is how a
                     // client that went away is noticed when its showtime is quiet.
-                    let (events, continuation) = AsyncStream<String?>.makeStream()
+                    let (events, continuation) = AsyncStream<[AvailabilityDelta]?>.makeStream()
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
-                            for await delta in deltas { continuation.yield(delta) }
+                            for await batch in deltas { continuation.yield(batch) }
                             continuation.finish()
                         }
                         group.addTask {
@@ -108,13 +108,17 @@ public struct HoldsController: Sendable {
                         }
                         // Ends at graceful shutdown, so that the server need not wait for streams.
                         for await event in events.cancelOnGracefulShutdown() {
-                            guard let delta = event else {
+                            guard let batch = event else {
                                 try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                                 continue
                             }
-                            guard let version = AvailabilityBroadcaster.version(ofDelta: delta), version > current else { continue }
-                            current = version
-                            try await writer.write(Self.event("delta", id: version, data: ByteBuffer(string: delta)))
+                            // One write for every delta that arrived meanwhile.
+                            var buffer = ByteBuffer()
+                            for delta in batch where delta.version > current {
+                                current = delta.version
+                                Self.writeEvent("delta", id: delta.version, data: delta.json, into: &buffer)
+                            }
+                            if buffer.readableBytes > 0 { try await writer.write(buffer) }
                         }
                         group.cancelAll()
                     }
@@ -194,6 +198,15 @@ public struct HoldsController: Sendable {
         buffer.writeBuffer(&data)
         buffer.writeString("\n\n")
         return buffer
+    }
+
+    /// One server-sent event; `data` is one line of JSON.
+    static func writeEvent(_ name: String, id: Int?, data: String, into buffer: inout ByteBuffer) {
+        buffer.writeString("event: \(name)\n")
+        if let id { buffer.writeString("id: \(id)\n") }
+        buffer.writeString("data: ")
+        buffer.writeString(data)
+        buffer.writeString("\n\n")
     }
 
     static func holdID(_ context: AppRequestContext) -> String {

@@ -44,11 +44,13 @@ import Testing
                     let (_, outcome) = try await SeatHoldStoreTests.hold(store, showtime, [7], ttl: .milliseconds(100))
                     if case .held(_, let expiresAt) = outcome { try await store.markActive(showtimeID: showtime, until: expiresAt) }
                     var statuses: [String] = []
-                    for await delta in deltas {
-                        let object = try JSONSerialization.jsonObject(with: Data(delta.utf8)) as? [String: Any]
-                        let seats = object?["seats"] as? [[String: Any]] ?? []
-                        statuses += seats.compactMap { $0["status"] as? String }
-                        if statuses.count == 2 { break }
+                    deltas: for await batch in deltas {
+                        for delta in batch {
+                            let object = try JSONSerialization.jsonObject(with: Data(delta.json.utf8)) as? [String: Any]
+                            let seats = object?["seats"] as? [[String: Any]] ?? []
+                            statuses += seats.compactMap { $0["status"] as? String }
+                            if statuses.count == 2 { break deltas }
+                        }
                     }
                     return statuses
                 }
@@ -56,6 +58,30 @@ import Testing
                 return heard
             }
             #expect(statuses == ["held", "available"])
+        }
+    }
+
+    @Test func deltasThatArriveWhileAClientIsBusyComeAsOneBatchInOrder() async throws {
+        try await SeatHoldStoreTests.withStore { store, redis, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let broadcaster = AvailabilityBroadcaster(redis: redis, logger: Logger(label: "test"))
+            let versions = try await withThrowingTaskGroup(of: [[Int]].self) { group in
+                group.addTask { try await broadcaster.run(); return [] }
+                while !broadcaster.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
+                let batches = try await broadcaster.withDeltas(showtimeID: showtime) { deltas in
+                    var iterator = deltas.makeAsyncIterator()
+                    _ = try await SeatHoldStoreTests.hold(store, showtime, [1])
+                    var batches = [await iterator.next()?.map(\.version) ?? []]
+                    for seat in 2...5 { _ = try await SeatHoldStoreTests.hold(store, showtime, [seat]) }
+                    try await Task.sleep(for: .milliseconds(200))  // busy: all four arrive meanwhile
+                    batches.append(await iterator.next()?.map(\.version) ?? [])
+                    return batches
+                }
+                group.cancelAll()
+                return batches
+            }
+            #expect(versions.count == 2 && versions[0].count == 1)
+            #expect(versions.count == 2 && versions[1] == (1...4).map { versions[0][0] + $0 })
         }
     }
 
@@ -70,7 +96,7 @@ import Testing
                     for seat in 1...6 { _ = try await SeatHoldStoreTests.hold(store, showtime, [seat]) }
                     try await Task.sleep(for: .milliseconds(200))  // let every delta arrive unread
                     var count = 0
-                    for await _ in deltas { count += 1 }  // ends: the client was dropped
+                    for await batch in deltas { count += batch.count }  // ends: the client was dropped
                     return count
                 }
                 group.cancelAll()

@@ -14,14 +14,11 @@ import Synchronization
 public final class AvailabilityBroadcaster: Service, Sendable {
     public static let pattern = "bo:{st:*}:events"
 
-    private struct Subscriber {
-        var continuation: AsyncStream<String>.Continuation
-    }
 
     private let redis: RedisClient
     private let logger: Logger
     private let bufferLimit: Int
-    private let subscribers = Mutex<[Int: [Int: Subscriber]]>([:])
+    private let subscribers = Mutex<[Int: [Int: DeltaFeed]]>([:])
     /// The newest version each showtime's deltas (or a reader) showed while subscribed: a seat
     /// map's `If-None-Match` is answered from here without a Redis read. Emptied whenever the
     /// subscription breaks, since deltas may have been missed.
@@ -58,22 +55,22 @@ public final class AvailabilityBroadcaster: Service, Sendable {
         }
     }
 
-    /// Runs `body` with the deltas (JSON text) of one showtime, from now on, in order.
+    /// Runs `body` with the deltas of one showtime, from now on, in order.
     public func withDeltas<Result: Sendable>(
         showtimeID: Int,
-        _ body: (AsyncStream<String>) async throws -> Result
+        _ body: (DeltaFeed) async throws -> Result
     ) async rethrows -> Result {
-        let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingOldest(bufferLimit))
+        let feed = DeltaFeed(limit: bufferLimit)
         let id = nextID.add(1, ordering: .relaxed).newValue
-        subscribers.withLock { $0[showtimeID, default: [:]][id] = Subscriber(continuation: continuation) }
+        subscribers.withLock { $0[showtimeID, default: [:]][id] = feed }
         defer {
             subscribers.withLock { all in
                 all[showtimeID]?[id] = nil
                 if all[showtimeID]?.isEmpty == true { all[showtimeID] = nil }
             }
-            continuation.finish()
+            feed.finish()
         }
-        return try await body(stream)
+        return try await body(feed)
     }
 
     public func run() async throws {
@@ -127,17 +124,16 @@ public final class AvailabilityBroadcaster: Service, Sendable {
     private func deliver(_ message: RedisPubSubMessage) {
         guard let showtimeID = Self.showtimeID(ofChannel: message.channel) else { return }
         let text = message.text
-        if let version = Self.version(ofDelta: text) { noteVersion(version, showtimeID: showtimeID) }
+        guard let version = Self.version(ofDelta: text) else {
+            logger.warning("a delta without a version", metadata: ["channel": "\(message.channel)"])
+            return
+        }
+        noteVersion(version, showtimeID: showtimeID)
+        let delta = AvailabilityDelta(version: version, json: text)
         let slow: [Int] = subscribers.withLock { all in
             guard let watchers = all[showtimeID] else { return [] }
-            var slow: [Int] = []
-            for (id, subscriber) in watchers {
-                if case .dropped = subscriber.continuation.yield(text) { slow.append(id) }
-            }
-            for id in slow {
-                watchers[id]?.continuation.finish()
-                all[showtimeID]?[id] = nil
-            }
+            let slow = watchers.filter { !$0.value.offer(delta) }.map(\.key)
+            for id in slow { all[showtimeID]?[id] = nil }
             return slow
         }
         if !slow.isEmpty { logger.info("dropped slow live clients", metadata: ["count": "\(slow.count)"]) }
@@ -148,6 +144,85 @@ public final class AvailabilityBroadcaster: Service, Sendable {
             defer { all = [:] }
             return all
         }
-        for watchers in all.values { for subscriber in watchers.values { subscriber.continuation.finish() } }
+        for watchers in all.values { for feed in watchers.values { feed.finish() } }
+    }
+}
+
+/// One change of a showtime's availability, as its hold script published it.
+public struct AvailabilityDelta: Sendable, Equatable {
+    public let version: Int
+    /// `{"version":…,"seats":[{"id":…,"status":…},…]}`
+    public let json: String
+}
+
+/// One client's deltas of one showtime, in order, handed over in batches: whatever arrived
+/// while the client was busy with the last batch comes as the next one, so a busy showtime
+/// costs a client one write per batch rather than one per delta. A client more than `limit`
+/// deltas behind is dropped: it gets what is pending, then the feed ends.
+public final class DeltaFeed: AsyncSequence, Sendable {
+    public typealias Element = [AvailabilityDelta]
+
+    private struct State {
+        var pending: [AvailabilityDelta] = []
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+    private let wake: AsyncStream<Void>
+    private let wakeContinuation: AsyncStream<Void>.Continuation
+    private let limit: Int
+
+    init(limit: Int) {
+        self.limit = limit
+        (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Queues a delta; false when the client is too far behind and was dropped.
+    func offer(_ delta: AvailabilityDelta) -> Bool {
+        let accepted = state.withLock { state -> Bool in
+            guard !state.finished else { return true }
+            guard state.pending.count < limit else {
+                state.finished = true
+                return false
+            }
+            state.pending.append(delta)
+            return true
+        }
+        if accepted { wakeContinuation.yield() } else { wakeContinuation.finish() }
+        return accepted
+    }
+
+    /// Ends the feed once what is pending was taken.
+    func finish() {
+        state.withLock { $0.finished = true }
+        wakeContinuation.finish()
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let feed: DeltaFeed
+        var wake: AsyncStream<Void>.Iterator
+
+        public mutating func next() async -> [AvailabilityDelta]? {
+            while true {
+                let (batch, finished) = feed.state.withLock { state in
+                    defer { state.pending.removeAll(keepingCapacity: true) }
+                    return (state.pending, state.finished)
+                }
+                if !batch.isEmpty { return batch }
+                if finished { return nil }
+                // A wake-up may be stale (its delta was taken with an earlier batch): look again.
+                if await wake.next() == nil {
+                    let rest = feed.state.withLock { state in
+                        defer { state.pending.removeAll() }
+                        return state.pending
+                    }
+                    return rest.isEmpty ? nil : rest
+                }
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(feed: self, wake: wake.makeAsyncIterator())
     }
 }
