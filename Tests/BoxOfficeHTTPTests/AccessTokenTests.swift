@@ -23,6 +23,24 @@ import Testing
         await #expect { try await tokens.verify(token) } throws: { ($0 as? BoxOfficeError)?.code == "token_expired" }
     }
 
+    @Test func aTokenVerifiedOnceIsStillRefusedOnceItExpires() async throws {
+        let identity = Identity(userID: UUID(), role: .user)
+        let token = try await tokens.issue(for: identity)
+        #expect(try await tokens.verify(token) == identity)
+        #expect(try await tokens.verify(token) == identity)  // remembered
+        let later = Date().addingTimeInterval(tokens.lifetime + 1)
+        await #expect { try await tokens.verify(token, now: later) } throws: { ($0 as? BoxOfficeError)?.code == "token_expired" }
+    }
+
+    @Test func aRememberedTokenWithOneCharacterChangedIsRefused() async throws {
+        let token = try await tokens.issue(for: Identity(userID: UUID(), role: .user))
+        _ = try await tokens.verify(token)
+        var altered = Array(token)
+        let index = altered.count - 3
+        altered[index] = altered[index] == "A" ? "B" : "A"
+        await #expect { try await tokens.verify(String(altered)) } throws: { ($0 as? BoxOfficeError)?.code == "invalid_token" }
+    }
+
     @Test func aTokenSignedWithAnotherSecretIsRefused() async throws {
         let other = await AccessTokens(secret: "another-secret-another-secret-0123456789")
         let forged = try await other.issue(for: Identity(userID: UUID(), role: .admin))

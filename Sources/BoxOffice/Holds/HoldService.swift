@@ -341,7 +341,18 @@ public struct HoldService: Sendable {
 /// Hold ids name their showtime (so one lookup finds the hold's keys) and 122 random bits.
 enum HoldID {
     static func make(showtimeID: Int) -> String {
-        "\(showtimeID)-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        // A version-4 UUID's bytes as 32 lowercase hex digits (Foundation's string round trip
+        // through NSString showed in profiles).
+        let digits = Array("0123456789abcdef".utf8)
+        var text = "\(showtimeID)-"
+        text.reserveCapacity(text.utf8.count + 32)
+        withUnsafeBytes(of: UUID().uuid) { bytes in
+            for byte in bytes {
+                text.unicodeScalars.append(Unicode.Scalar(digits[Int(byte >> 4)]))
+                text.unicodeScalars.append(Unicode.Scalar(digits[Int(byte & 0x0f)]))
+            }
+        }
+        return text
     }
 
     static func showtimeID(of holdID: String) -> Int? {

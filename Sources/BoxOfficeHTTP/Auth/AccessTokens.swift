@@ -1,6 +1,7 @@
 public import BoxOffice
 public import Foundation
 import JWTKit
+import Synchronization
 
 /// Signs and verifies the short-lived access tokens (HS256 JWTs).
 public struct AccessTokens: Sendable {
@@ -17,6 +18,7 @@ public struct AccessTokens: Sendable {
 
     private let keys: JWTKeyCollection
     public let lifetime: TimeInterval
+    private let verified = VerifiedTokens()
 
     /// `secret` must be at least 32 bytes.
     public init(secret: String, lifetime: TimeInterval = 15 * 60) async {
@@ -35,18 +37,56 @@ public struct AccessTokens: Sendable {
     }
 
     /// The identity a token proves; throws `unauthorized` for a bad, forged or expired token.
-    public func verify(_ token: String) async throws(BoxOfficeError) -> Identity {
+    public func verify(_ token: String, now: Date = Date()) async throws(BoxOfficeError) -> Identity {
+        if let known = verified.lookUp(token) {
+            guard known.expiresAt > now else { throw Self.expired }
+            return known.identity
+        }
         let payload: Payload
         do {
             payload = try await keys.verify(token, as: Payload.self)
         } catch let error as JWTError where error.errorType == .claimVerificationFailure {
-            throw BoxOfficeError(.unauthorized, code: "token_expired", message: "The access token has expired; refresh it.")
+            throw Self.expired
         } catch {
             throw BoxOfficeError(.unauthorized, code: "invalid_token", message: "The access token is not valid.")
         }
         guard let userID = UUID(uuidString: payload.sub.value), let role = Role(rawValue: payload.role) else {
             throw BoxOfficeError(.unauthorized, code: "invalid_token", message: "The access token is not valid.")
         }
-        return Identity(userID: userID, role: role)
+        let identity = Identity(userID: userID, role: role)
+        verified.remember(token, identity: identity, expiresAt: payload.exp.value)
+        return identity
+    }
+
+    private static let expired = BoxOfficeError(.unauthorized, code: "token_expired", message: "The access token has expired; refresh it.")
+}
+
+/// Tokens whose signature was checked, with what they prove: every request of a signed-in
+/// person carries the same token, and checking its HMAC and decoding its JSON again cost more
+/// than the rest of a seat hold (profiled). Keyed by the whole token, so a forged or altered
+/// token never matches; expiry is still checked on each use.
+private final class VerifiedTokens: Sendable {
+    struct Entry {
+        var identity: Identity
+        var expiresAt: Date
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    private let capacity = 20_000
+
+    func lookUp(_ token: String) -> Entry? {
+        entries.withLock { $0[token] }
+    }
+
+    func remember(_ token: String, identity: Identity, expiresAt: Date) {
+        entries.withLock { entries in
+            if entries.count >= capacity {
+                let now = Date()
+                entries = entries.filter { $0.value.expiresAt > now }
+                // Still full of live tokens: start over rather than grow without bound.
+                if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            }
+            entries[token] = Entry(identity: identity, expiresAt: expiresAt)
+        }
     }
 }
