@@ -1,10 +1,20 @@
 public import NIOCore
 import NIOPosix
+import Synchronization
 
 /// One TCP connection to Redis that pipelines commands.
 public final class RedisConnection: Sendable {
     let channel: any Channel
     private let commandTimeout: TimeAmount
+    /// Commands sent from other threads wait here for the event loop, which writes all that
+    /// are waiting and flushes once: under load many commands share one system call rather
+    /// than paying one each (profiled: socket writes were the event loops' largest cost).
+    private let outbox = Mutex(Outbox())
+
+    private struct Outbox {
+        var requests: [RedisRequest] = []
+        var drainScheduled = false
+    }
 
     private init(channel: any Channel, commandTimeout: TimeAmount) {
         self.channel = channel
@@ -56,12 +66,32 @@ public final class RedisConnection: Sendable {
         RESPEncoder.encode(arguments, into: &buffer)
         let promise = channel.eventLoop.makePromise(of: RedisReply.self)
         let request = RedisRequest(encoded: buffer, promise: promise, deadline: .now() + commandTimeout)
-        channel.writeAndFlush(request).whenFailure { error in
-            var failure = RedisError(.connectionClosed, "could not write to Redis: \(error)")
-            failure.commandWasNotSent = true
-            promise.fail(failure)
+        let mustSchedule = outbox.withLock { outbox in
+            outbox.requests.append(request)
+            defer { outbox.drainScheduled = true }
+            return !outbox.drainScheduled
         }
+        if mustSchedule { channel.eventLoop.execute { self.drainOutbox() } }
         return promise.futureResult
+    }
+
+    /// On the event loop: writes every waiting command in order, then flushes once.
+    private func drainOutbox() {
+        let requests = outbox.withLock { outbox in
+            defer {
+                outbox.requests.removeAll(keepingCapacity: true)
+                outbox.drainScheduled = false
+            }
+            return outbox.requests
+        }
+        for request in requests {
+            channel.write(request).whenFailure { error in
+                var failure = RedisError(.connectionClosed, "could not write to Redis: \(error)")
+                failure.commandWasNotSent = true
+                request.promise.fail(failure)
+            }
+        }
+        channel.flush()
     }
 
     public var isActive: Bool { channel.isActive }
