@@ -143,6 +143,23 @@ import Testing
         }
     }
 
+    @Test func anInstanceMarksAShowtimeActiveAgainOnlyWhenAHoldOutlastsItsMarkByTheSlack() async throws {
+        try await Self.withStore { store, redis, showtime in
+            func score() async throws -> Int? {
+                try await redis.send(RedisCommand<RedisReply>(["ZSCORE", SeatHoldStore.activeShowtimesKey, String(showtime)]))
+                    .string.flatMap { Double($0) }.map { Int($0) }
+            }
+            let first = Date().addingTimeInterval(600)
+            try await store.markActive(showtimeID: showtime, until: first)
+            let marked = try #require(try await score())
+            try await store.markActive(showtimeID: showtime, until: first.addingTimeInterval(5))
+            #expect(try await score() == marked)
+            try await store.markActive(showtimeID: showtime, until: first.addingTimeInterval(30))
+            #expect(try await score() == marked + 30_000)
+            _ = try await redis.send(RedisCommand<RedisReply>(["ZREM", SeatHoldStore.activeShowtimesKey, String(showtime)]))
+        }
+    }
+
     @Test func releaseIsOwnerOnlyIdempotentAndFreesTheSeats() async throws {
         try await Self.withStore { store, _, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])

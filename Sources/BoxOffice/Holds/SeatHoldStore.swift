@@ -1,5 +1,6 @@
 public import Foundation
 public import RedisClient
+import Synchronization
 
 /// The Redis keys of one showtime. They share the hash tag `{st:<id>}`, so one script may
 /// touch them all and the same code runs on a Redis Cluster.
@@ -86,6 +87,7 @@ public struct SeatHoldStore: Sendable {
 
     let redis: RedisClient
     let scripts: HoldScripts
+    private let marks = ActiveMarks()
 
     public init(redis: RedisClient, scripts: HoldScripts) {
         self.redis = redis
@@ -329,8 +331,31 @@ extension SeatHoldStore {
     public static let activeShowtimesKey = "bo:active"
 
     /// Records that `showtimeID` has a hold until `expiresAt`, after a hold or an extension.
+    /// Skipped when this instance marked it within `ActiveMarks.slack` of that already: the
+    /// worker only forgets a showtime a minute after its mark, so a mark a little early keeps
+    /// it visited, and a rush costs one mark per showtime every few seconds, not one per hold.
     public func markActive(showtimeID: Int, until expiresAt: Date) async throws {
-        let score = String(Int64(expiresAt.timeIntervalSince1970 * 1000))
-        _ = try await redis.send(RedisCommand(["ZADD", Self.activeShowtimesKey, "GT", score, String(showtimeID)]))
+        let score = Int64(expiresAt.timeIntervalSince1970 * 1000)
+        guard marks.needsMark(showtimeID, until: score) else { return }
+        _ = try await redis.send(RedisCommand(["ZADD", Self.activeShowtimesKey, "GT", String(score), String(showtimeID)]))
+        marks.record(showtimeID, until: score)
+    }
+}
+
+/// The latest expiry (ms) this instance put into the active-showtimes set, per showtime.
+final class ActiveMarks: Sendable {
+    /// How much later than the last mark a hold may expire before it is marked again.
+    static let slack: Int64 = 10_000
+    private let marked = Mutex<[Int: Int64]>([:])
+
+    func needsMark(_ showtimeID: Int, until score: Int64) -> Bool {
+        marked.withLock { ($0[showtimeID] ?? .min) < score - Self.slack }
+    }
+
+    func record(_ showtimeID: Int, until score: Int64) {
+        marked.withLock { marked in
+            if marked.count >= 4096 { marked.removeAll(keepingCapacity: true) }  // bounded; a miss costs one ZADD
+            marked[showtimeID] = max(marked[showtimeID] ?? .min, score)
+        }
     }
 }
