@@ -40,6 +40,16 @@ import Testing
         return (holdID, outcome)
     }
 
+    @Test func holdIDsNameTheirShowtimeAndAnythingElseIsNoHoldID() {
+        let random = String(repeating: "0f", count: 16)
+        #expect(HoldService.showtimeID(ofHold: "42-" + random) == 42)
+        #expect(HoldService.showtimeID(ofHold: "42-" + random.uppercased()) == 42)
+        for bad in ["42", "42-", "0-" + random, "-" + random, "x-" + random, "42-" + random + "0", "42-" + random.dropLast() + "g",
+                    "4-2-" + random, "42-" + random.dropLast(2) + "-0"] {
+            #expect(HoldService.showtimeID(ofHold: bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func holdingBeforeTheSoldCacheIsLoadedAsksForIt() async throws {
         try await Self.withStore { store, _, showtime in
             let (_, outcome) = try await Self.hold(store, showtime, [1])

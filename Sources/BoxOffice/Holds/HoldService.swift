@@ -358,9 +358,18 @@ enum HoldID {
     }
 
     static func showtimeID(of holdID: String) -> Int? {
-        let parts = holdID.split(separator: "-")
-        guard parts.count == 2, parts[1].count == 32, parts[1].allSatisfy(\.isHexDigit) else { return nil }
-        return Int(parts[0]).flatMap { $0 > 0 ? $0 : nil }
+        let bytes = holdID.utf8
+        guard let dash = bytes.firstIndex(of: UInt8(ascii: "-")) else { return nil }
+        let random = bytes[bytes.index(after: dash)...]
+        guard random.count == 32, random.allSatisfy({ isHexDigit($0) }) else { return nil }
+        return Int(Substring(bytes[..<dash])).flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"), UInt8(ascii: "A")...UInt8(ascii: "F"): true
+        default: false
+        }
     }
 }
 
