@@ -56,63 +56,58 @@ public struct CheckoutService: Sendable {
     /// Turns the owner's live hold into a pending booking with an open payment. The same hold
     /// (or the same `Idempotency-Key`) checked out again answers the same booking.
     public func checkout(holdID: String, owner: UUID, idempotencyKey: String?) async throws -> Checkout {
-        if let idempotencyKey {
-            guard (1...200).contains(idempotencyKey.count) else {
-                throw BoxOfficeError.validation(field: "Idempotency-Key", "must be 1 to 200 characters.")
-            }
-            if let existing = try await existingCheckout(owner: owner, idempotencyKey: idempotencyKey) {
-                guard existing.holdID == holdID else {
-                    throw BoxOfficeError(
-                        .validation, code: "idempotency_key_reused",
-                        message: "This Idempotency-Key was used for another hold's checkout."
-                    )
-                }
-                return existing.checkout
-            }
+        if let idempotencyKey, !(1...200).contains(idempotencyKey.count) {
+            throw BoxOfficeError.validation(field: "Idempotency-Key", "must be 1 to 200 characters.")
         }
-        if let existing = try await existingCheckout(owner: owner, holdID: holdID) { return existing.checkout }
+        if let existing = try await existingCheckout(owner: owner, holdID: holdID, idempotencyKey: idempotencyKey) {
+            return existing
+        }
 
         let hold = try await holds.hold(id: holdID, for: owner)  // 404 for others, 410 once expired
         let bookingID = UUID()
         let opened = try await provider.openPayment(bookingID: bookingID, amountMinor: hold.total, currency: hold.currency)
         let seatIDs = hold.seats.map(\.id)
+        let row: PostgresRow
         do {
-            try await postgres.withTransaction { tx in
-                let rows = try await tx.query("""
+            // One statement, so one round trip and atomic without BEGIN/COMMIT: read each seat's
+            // version, and write the booking, its seats (with those versions) and the payment
+            // only when none of the seats is sold.
+            row = try await postgres.query("""
+                WITH seats AS (
                     SELECT seat_id, version, status FROM showtime_seats
                     WHERE showtime_id = \(hold.showtimeID) AND seat_id = ANY(\(seatIDs))
-                    """)
-                var versions: [Int: Int] = [:]
-                var sold: [Int] = []
-                for row in rows {
-                    let seat = try row.decode(Int.self, column: "seat_id")
-                    versions[seat] = try row.decode(Int.self, column: "version")
-                    if try row.decode(String.self, column: "status") == "sold" { sold.append(seat) }
-                }
-                if !sold.isEmpty {
-                    throw BoxOfficeError(
-                        .conflict, code: "seats_sold", message: "Some of these seats were sold meanwhile; hold others.",
-                        details: ["seat_ids": .ints(sold.sorted())]
-                    )
-                }
-                try await tx.query("""
+                ), sold AS (
+                    SELECT coalesce(array_agg(seat_id ORDER BY seat_id), '{}') AS seat_ids FROM seats WHERE status = 'sold'
+                ), booking AS (
                     INSERT INTO bookings (id, user_id, showtime_id, hold_id, status, amount_minor, currency, idempotency_key)
-                    VALUES (\(bookingID), \(owner), \(hold.showtimeID), \(holdID), 'pending', \(hold.total), \(hold.currency), \(idempotencyKey))
-                    """)
-                try await tx.query("""
+                    SELECT \(bookingID), \(owner), \(hold.showtimeID), \(holdID), 'pending', \(hold.total), \(hold.currency), \(idempotencyKey)
+                    FROM sold WHERE cardinality(sold.seat_ids) = 0
+                    RETURNING id
+                ), booked_seats AS (
                     INSERT INTO booking_seats (booking_id, showtime_id, seat_id, price_minor, expected_version)
-                    SELECT \(bookingID), \(hold.showtimeID), seat, price, version
-                    FROM unnest(\(seatIDs), \(hold.seats.map(\.price)), \(seatIDs.map { versions[$0] ?? 0 })) AS s(seat, price, version)
-                    """)
-                try await tx.query("""
+                    SELECT booking.id, \(hold.showtimeID), s.seat, s.price, seats.version
+                    FROM booking, unnest(\(seatIDs), \(hold.seats.map(\.price))) AS s(seat, price)
+                    JOIN seats ON seats.seat_id = s.seat
+                ), payment AS (
                     INSERT INTO payments (booking_id, provider, provider_payment_id, amount_minor, currency, pay_url)
-                    VALUES (\(bookingID), \(provider.name), \(opened.providerPaymentID), \(hold.total), \(hold.currency), \(opened.payURL))
-                    """)
-            }
+                    SELECT booking.id, \(provider.name), \(opened.providerPaymentID), \(hold.total), \(hold.currency), \(opened.payURL)
+                    FROM booking
+                )
+                SELECT sold.seat_ids AS sold FROM sold
+                """).first!
         } catch let error as PostgresError where error.code == .uniqueViolation {
             // A concurrent checkout of the same hold (or key) committed first: its booking is the answer.
-            if let existing = try await existingCheckout(owner: owner, holdID: holdID) { return existing.checkout }
+            if let existing = try await existingCheckout(owner: owner, holdID: holdID, idempotencyKey: idempotencyKey) {
+                return existing
+            }
             throw error
+        }
+        let sold = try row.decode([Int].self, column: "sold")
+        if !sold.isEmpty {
+            throw BoxOfficeError(
+                .conflict, code: "seats_sold", message: "Some of these seats were sold meanwhile; hold others.",
+                details: ["seat_ids": .ints(sold)]
+            )
         }
         // Cover paying: one extension beyond the person's own, which then cannot extend further.
         do {
@@ -131,34 +126,26 @@ public struct CheckoutService: Sendable {
         )
     }
 
-    private struct ExistingCheckout {
-        var holdID: String
-        var checkout: Checkout
-    }
-
-    private func existingCheckout(owner: UUID, holdID: String) async throws -> ExistingCheckout? {
-        try await existing(try await postgres.query("""
-            SELECT b.id, b.hold_id, b.status, b.amount_minor, b.currency, p.provider_payment_id, p.pay_url
-            FROM bookings b JOIN payments p ON p.booking_id = b.id
-            WHERE b.user_id = \(owner) AND b.hold_id = \(holdID)
-            ORDER BY p.created_at LIMIT 1
-            """))
-    }
-
-    private func existingCheckout(owner: UUID, idempotencyKey: String) async throws -> ExistingCheckout? {
-        try await existing(try await postgres.query("""
-            SELECT b.id, b.hold_id, b.status, b.amount_minor, b.currency, p.provider_payment_id, p.pay_url
-            FROM bookings b JOIN payments p ON p.booking_id = b.id
-            WHERE b.user_id = \(owner) AND b.idempotency_key = \(idempotencyKey)
-            ORDER BY p.created_at LIMIT 1
-            """))
-    }
-
-    private func existing(_ rows: PostgresRows) async throws -> ExistingCheckout? {
-        guard let row = rows.first else { return nil }
-        return ExistingCheckout(
-            holdID: try row.decode(String.self, column: "hold_id"),
-            checkout: Checkout(
+    /// The booking an earlier checkout of this hold, or with this idempotency key, made (one
+    /// read). A key used for another hold is refused.
+    private func existingCheckout(owner: UUID, holdID: String, idempotencyKey: String?) async throws -> Checkout? {
+        let rows = try await postgres.query("""
+            SELECT b.id, b.hold_id, b.idempotency_key, b.status, b.amount_minor, b.currency, p.provider_payment_id, p.pay_url
+            FROM bookings b JOIN LATERAL (
+                SELECT provider_payment_id, pay_url FROM payments WHERE booking_id = b.id ORDER BY created_at LIMIT 1
+            ) p ON true
+            WHERE b.user_id = \(owner) AND (b.hold_id = \(holdID) OR b.idempotency_key = \(idempotencyKey))
+            """)
+        var found: Checkout?
+        for row in rows {
+            if idempotencyKey != nil, try row.decode(String.self, column: "hold_id") != holdID,
+               try row.decode(String?.self, column: "idempotency_key") == idempotencyKey {
+                throw BoxOfficeError(
+                    .validation, code: "idempotency_key_reused",
+                    message: "This Idempotency-Key was used for another hold's checkout."
+                )
+            }
+            found = Checkout(
                 bookingID: try row.decode(UUID.self, column: "id"),
                 status: try row.decode(String.self, column: "status"),
                 amountMinor: try row.decode(Int.self, column: "amount_minor"),
@@ -166,7 +153,8 @@ public struct CheckoutService: Sendable {
                 paymentID: try row.decode(String.self, column: "provider_payment_id"),
                 payURL: try row.decode(String.self, column: "pay_url")
             )
-        )
+        }
+        return found
     }
 
     // MARK: - Payment callbacks
@@ -199,27 +187,19 @@ public struct CheckoutService: Sendable {
 
     /// Verifies and applies one signed callback. The event id is recorded in the same
     /// transaction as its effect, so a replay (even many at once) changes nothing.
+    ///
+    /// The transaction is four statements whatever the outcome: record the event and lock the
+    /// payment and its booking; lock the booking's seat rows; write the settlement; commit.
     public func handleCallback(body: [UInt8], signatureHeader: String?) async throws -> CallbackOutcome {
         try signature.verify(signatureHeader, body: body)
         let event = try Self.decodeEvent(body)
-        // Who holds the booking's seats in Redis now, read before any row is locked: a seat
-        // another hold took after this one lapsed is not free, even if PostgreSQL says so.
-        let takenByOthers = try await seatsHeldByOtherHolds(providerPaymentID: event.paymentID)
-
         let (outcome, effects) = try await postgres.withTransaction { tx -> (CallbackOutcome, Effects) in
-            let recorded = try await tx.query("""
-                INSERT INTO payment_events (provider, event_id, status, amount_minor, currency, outcome)
-                VALUES (\(provider.name), \(event.eventID), \(event.status), \(event.amount), \(event.currency), 'processing')
-                ON CONFLICT (provider, event_id) DO NOTHING
-                RETURNING event_id
-                """)
-            guard !recorded.isEmpty else { return (.duplicate, Effects()) }
-            let (outcome, effects, paymentRowID) = try await apply(event, takenByOthers: takenByOthers, in: tx)
-            try await tx.query("""
-                UPDATE payment_events SET outcome = \(outcome.rawValue), payment_id = \(paymentRowID)
-                WHERE provider = \(provider.name) AND event_id = \(event.eventID)
-                """)
-            return (outcome, effects)
+            guard let payment = try await lockPayment(for: event, in: tx) else {
+                return (try await unrecordedOutcome(of: event, in: tx), Effects())
+            }
+            let settlement = try await decide(event, payment, in: tx)
+            let refundID = try await write(settlement, for: event, payment, in: tx)
+            return (settlement.outcome, settlement.effects(payment, event: event, refundID: refundID))
         }
         await perform(effects)
         logger.info("payment callback", metadata: ["event": "\(event.eventID)", "outcome": "\(outcome.rawValue)"])
@@ -257,112 +237,164 @@ public struct CheckoutService: Sendable {
         var currency: String
     }
 
-    /// The event's effect on the payment, its booking and the seats, inside the transaction.
-    private func apply(
-        _ event: PaymentEvent, takenByOthers: Bool, in tx: PostgresConnection
-    ) async throws -> (CallbackOutcome, Effects, UUID?) {
-        guard let row = try await tx.query("""
-            SELECT p.id AS payment_id, p.status AS payment_status, p.amount_minor, p.currency,
-                   b.id AS booking_id, b.status AS booking_status, b.showtime_id, b.hold_id
-            FROM payments p JOIN bookings b ON b.id = p.booking_id
-            WHERE p.provider = \(provider.name) AND p.provider_payment_id = \(event.paymentID)
-            FOR UPDATE OF p, b
-            """).first else { return (.unknownPayment, Effects(), nil) }
-        let paymentRowID = try row.decode(UUID.self, column: "payment_id")
-        let bookingID = try row.decode(UUID.self, column: "booking_id")
-        let bookingStatus = try row.decode(String.self, column: "booking_status")
-        let showtimeID = try row.decode(Int.self, column: "showtime_id")
-        let holdID = try row.decode(String.self, column: "hold_id")
-        let amount = try row.decode(Int.self, column: "amount_minor")
-        let currency = try row.decode(String.self, column: "currency")
-        var effects = Effects()
-
-        guard try row.decode(String.self, column: "payment_status") == "open" else {
-            return (.alreadySettled, effects, paymentRowID)
-        }
-        let isAwaitingPayment = bookingStatus == "pending" || bookingStatus == "expired"
-
-        if event.status == "failed" {
-            try await tx.query("UPDATE payments SET status = 'failed', updated_at = now() WHERE id = \(paymentRowID)")
-            if isAwaitingPayment {
-                try await tx.query("UPDATE bookings SET status = 'payment_failed', updated_at = now() WHERE id = \(bookingID)")
-                effects.release = (showtimeID, holdID)
-            }
-            return (.paymentFailed, effects, paymentRowID)
-        }
-
-        // The money arrived: whatever happens next, it is either a confirmed booking or a refund.
-        try await tx.query("UPDATE payments SET status = 'succeeded', updated_at = now() WHERE id = \(paymentRowID)")
-        func refund(_ reason: String, _ refundAmount: Int, _ refundCurrency: String) async throws {
-            let refundID = try await tx.query("""
-                INSERT INTO refunds (booking_id, payment_id, amount_minor, currency, reason)
-                VALUES (\(bookingID), \(paymentRowID), \(refundAmount), \(refundCurrency), \(reason)) RETURNING id
-                """).first!.decode(UUID.self, column: "id")
-            effects.refunds.append(RefundRequest(
-                refundID: refundID, providerPaymentID: event.paymentID, amountMinor: refundAmount, currency: refundCurrency
-            ))
-        }
-
-        guard event.amount == amount, event.currency.uppercased() == currency.uppercased() else {
-            if isAwaitingPayment {
-                try await tx.query("UPDATE bookings SET status = 'failed', updated_at = now() WHERE id = \(bookingID)")
-                effects.release = (showtimeID, holdID)
-            }
-            try await refund("amount_mismatch", event.amount, event.currency.uppercased())
-            return (.amountMismatch, effects, paymentRowID)
-        }
-        guard isAwaitingPayment else {
-            try await refund("booking_closed", amount, currency)
-            return (.bookingClosed, effects, paymentRowID)
-        }
-
-        // Every seat must still be at the version read at checkout and free; all or none.
-        try await tx.query("SAVEPOINT seats")
-        let seats = try await tx.query("""
-            SELECT seat_id, expected_version FROM booking_seats WHERE booking_id = \(bookingID) ORDER BY seat_id
-            """)
-        let seatIDs = try seats.map { try $0.decode(Int.self, column: "seat_id") }
-        let versions = try seats.map { try $0.decode(Int.self, column: "expected_version") }
-        var soldCount = 0
-        if !takenByOthers {
-            soldCount = try await tx.query("""
-                UPDATE showtime_seats ss SET status = 'sold', version = ss.version + 1, booking_id = \(bookingID)
-                FROM unnest(\(seatIDs), \(versions)) AS e(seat_id, version)
-                WHERE ss.showtime_id = \(showtimeID) AND ss.seat_id = e.seat_id
-                  AND ss.version = e.version AND ss.status = 'available'
-                """).affectedRows
-        }
-        guard soldCount == seatIDs.count else {
-            try await tx.query("ROLLBACK TO SAVEPOINT seats")
-            try await tx.query("UPDATE bookings SET status = 'failed', updated_at = now() WHERE id = \(bookingID)")
-            try await refund("seats_lost", amount, currency)
-            effects.release = (showtimeID, holdID)
-            return (.seatsLost, effects, paymentRowID)
-        }
-        try await tx.query("UPDATE booking_seats SET active = true WHERE booking_id = \(bookingID)")
-        try await tx.query("""
-            UPDATE bookings SET status = 'confirmed', ticket_code = \(TicketCode.make()), confirmed_at = now(), updated_at = now()
-            WHERE id = \(bookingID)
-            """)
-        effects.confirm = (showtimeID, holdID, seatIDs)
-        return (.confirmed, effects, paymentRowID)
+    /// A payment and its booking as locked for one callback.
+    struct LockedPayment: Sendable {
+        var paymentRowID: UUID
+        var isOpen: Bool
+        var amount: Int
+        var currency: String
+        var bookingID: UUID
+        var isAwaitingPayment: Bool
+        var showtimeID: Int
+        var holdID: String
     }
 
-    /// True when a seat of the payment's booking is held in Redis by a hold other than its own.
-    /// Without Redis the answer is false: PostgreSQL's version check still keeps seats unique.
-    private func seatsHeldByOtherHolds(providerPaymentID: String) async throws -> Bool {
-        guard let row = try await postgres.query("""
-            SELECT b.showtime_id, b.hold_id, array_agg(bs.seat_id) AS seats
-            FROM payments p JOIN bookings b ON b.id = p.booking_id JOIN booking_seats bs ON bs.booking_id = b.id
-            WHERE p.provider = \(provider.name) AND p.provider_payment_id = \(providerPaymentID)
-            GROUP BY b.showtime_id, b.hold_id
-            """).first else { return false }
-        let holdID = try row.decode(String.self, column: "hold_id")
-        do {
-            let holders = try await holds.store.holders(
-                showtimeID: try row.decode(Int.self, column: "showtime_id"), seatIDs: try row.decode([Int].self, column: "seats")
+    /// Records the event (a replay inserts nothing) and locks its payment and booking: one
+    /// statement. Nil when nothing was locked: a replay, or a payment nobody knows.
+    private func lockPayment(for event: PaymentEvent, in tx: PostgresConnection) async throws -> LockedPayment? {
+        guard let row = try await tx.query("""
+            WITH event AS (
+                INSERT INTO payment_events (provider, event_id, status, amount_minor, currency, outcome)
+                VALUES (\(provider.name), \(event.eventID), \(event.status), \(event.amount), \(event.currency), 'processing')
+                ON CONFLICT (provider, event_id) DO NOTHING
+                RETURNING event_id
             )
-            return holders.values.contains { $0 != holdID }
+            SELECT p.id AS payment_id, p.status AS payment_status, p.amount_minor, p.currency,
+                   b.id AS booking_id, b.status AS booking_status, b.showtime_id, b.hold_id
+            FROM event, payments p JOIN bookings b ON b.id = p.booking_id
+            WHERE p.provider = \(provider.name) AND p.provider_payment_id = \(event.paymentID)
+            FOR UPDATE OF p, b
+            """).first else { return nil }
+        let bookingStatus = try row.decode(String.self, column: "booking_status")
+        return LockedPayment(
+            paymentRowID: try row.decode(UUID.self, column: "payment_id"),
+            isOpen: try row.decode(String.self, column: "payment_status") == "open",
+            amount: try row.decode(Int.self, column: "amount_minor"),
+            currency: try row.decode(String.self, column: "currency"),
+            bookingID: try row.decode(UUID.self, column: "booking_id"),
+            isAwaitingPayment: bookingStatus == "pending" || bookingStatus == "expired",
+            showtimeID: try row.decode(Int.self, column: "showtime_id"),
+            holdID: try row.decode(String.self, column: "hold_id")
+        )
+    }
+
+    /// Why `lockPayment` locked nothing. An event this transaction recorded is still
+    /// `processing` (a committed one never is): then the payment is unknown, else a replay.
+    private func unrecordedOutcome(of event: PaymentEvent, in tx: PostgresConnection) async throws -> CallbackOutcome {
+        let rows = try await tx.query("""
+            UPDATE payment_events SET outcome = \(CallbackOutcome.unknownPayment.rawValue)
+            WHERE provider = \(provider.name) AND event_id = \(event.eventID) AND outcome = 'processing'
+            """)
+        return rows.affectedRows > 0 ? .unknownPayment : .duplicate
+    }
+
+    /// What a callback does to a payment, its booking and its seats; written by `write`.
+    struct Settlement: Sendable {
+        var outcome: CallbackOutcome
+        /// The payment's new status; nil leaves it.
+        var paymentStatus: String?
+        /// The booking's new status; nil leaves it. `confirmed` also sets the ticket code.
+        var bookingStatus: String?
+        /// Seats to mark sold for the booking (all of its seats, or none).
+        var seatsToSell: [Int] = []
+        var refund: (amount: Int, currency: String, reason: String)?
+        var releasesHold = false
+
+        func effects(_ payment: LockedPayment, event: PaymentEvent, refundID: UUID?) -> Effects {
+            var effects = Effects()
+            if !seatsToSell.isEmpty { effects.confirm = (payment.showtimeID, payment.holdID, seatsToSell) }
+            if releasesHold { effects.release = (payment.showtimeID, payment.holdID) }
+            if let refund, let refundID {
+                effects.refunds.append(RefundRequest(
+                    refundID: refundID, providerPaymentID: event.paymentID, amountMinor: refund.amount, currency: refund.currency
+                ))
+            }
+            return effects
+        }
+    }
+
+    /// The rules: a failure fails an unpaid booking; money that arrived ends as a confirmed
+    /// booking or a refund. A booking is confirmed only if every seat row is still at the
+    /// version read at checkout and free, and no other hold holds a seat in Redis.
+    private func decide(_ event: PaymentEvent, _ payment: LockedPayment, in tx: PostgresConnection) async throws -> Settlement {
+        guard payment.isOpen else { return Settlement(outcome: .alreadySettled) }
+        if event.status == "failed" {
+            return Settlement(
+                outcome: .paymentFailed, paymentStatus: "failed",
+                bookingStatus: payment.isAwaitingPayment ? "payment_failed" : nil, releasesHold: payment.isAwaitingPayment
+            )
+        }
+        guard event.amount == payment.amount, event.currency.uppercased() == payment.currency.uppercased() else {
+            return Settlement(
+                outcome: .amountMismatch, paymentStatus: "succeeded", bookingStatus: payment.isAwaitingPayment ? "failed" : nil,
+                refund: (event.amount, event.currency.uppercased(), "amount_mismatch"), releasesHold: payment.isAwaitingPayment
+            )
+        }
+        guard payment.isAwaitingPayment else {
+            return Settlement(
+                outcome: .bookingClosed, paymentStatus: "succeeded", refund: (payment.amount, payment.currency, "booking_closed")
+            )
+        }
+        // Every seat row of the booking, locked in seat order (so two confirmations of the same
+        // seats cannot deadlock); `free` is judged on the row as locked.
+        let seats = try await tx.query("""
+            SELECT ss.seat_id, (ss.version = bs.expected_version AND ss.status = 'available') AS free
+            FROM booking_seats bs JOIN showtime_seats ss ON ss.showtime_id = bs.showtime_id AND ss.seat_id = bs.seat_id
+            WHERE bs.booking_id = \(payment.bookingID)
+            ORDER BY ss.seat_id
+            FOR UPDATE OF ss
+            """)
+        let seatIDs = try seats.map { try $0.decode(Int.self, column: "seat_id") }
+        let allFree = try seats.allSatisfy { try $0.decode(Bool.self, column: "free") }
+        if allFree, !seatIDs.isEmpty, try await !seatsHeldByOtherHolds(payment, seatIDs: seatIDs) {
+            return Settlement(outcome: .confirmed, paymentStatus: "succeeded", bookingStatus: "confirmed", seatsToSell: seatIDs)
+        }
+        return Settlement(
+            outcome: .seatsLost, paymentStatus: "succeeded", bookingStatus: "failed",
+            refund: (payment.amount, payment.currency, "seats_lost"), releasesHold: true
+        )
+    }
+
+    /// Writes a settlement and the event's outcome in one statement; the refund's id, if any.
+    private func write(
+        _ settlement: Settlement, for event: PaymentEvent, _ payment: LockedPayment, in tx: PostgresConnection
+    ) async throws -> UUID? {
+        let rows = try await tx.query("""
+            WITH payment AS (
+                UPDATE payments SET status = \(settlement.paymentStatus)::text, updated_at = now()
+                WHERE id = \(payment.paymentRowID) AND \(settlement.paymentStatus)::text IS NOT NULL
+            ), booking AS (
+                UPDATE bookings SET status = \(settlement.bookingStatus)::text, updated_at = now(),
+                    ticket_code = CASE WHEN \(settlement.bookingStatus)::text = 'confirmed' THEN \(TicketCode.make())::text ELSE ticket_code END,
+                    confirmed_at = CASE WHEN \(settlement.bookingStatus)::text = 'confirmed' THEN now() ELSE confirmed_at END
+                WHERE id = \(payment.bookingID) AND \(settlement.bookingStatus)::text IS NOT NULL
+            ), seats AS (
+                UPDATE showtime_seats SET status = 'sold', version = version + 1, booking_id = \(payment.bookingID)
+                WHERE showtime_id = \(payment.showtimeID) AND seat_id = ANY(\(settlement.seatsToSell))
+            ), booked_seats AS (
+                UPDATE booking_seats SET active = true
+                WHERE booking_id = \(payment.bookingID) AND seat_id = ANY(\(settlement.seatsToSell))
+            ), refund AS (
+                INSERT INTO refunds (booking_id, payment_id, amount_minor, currency, reason)
+                SELECT \(payment.bookingID), \(payment.paymentRowID), \(settlement.refund?.amount), \(settlement.refund?.currency)::text,
+                       \(settlement.refund?.reason)::text
+                WHERE \(settlement.refund?.reason)::text IS NOT NULL
+                RETURNING id
+            ), event AS (
+                UPDATE payment_events SET outcome = \(settlement.outcome.rawValue)::text, payment_id = \(payment.paymentRowID)
+                WHERE provider = \(provider.name) AND event_id = \(event.eventID)
+            )
+            SELECT id FROM refund
+            """)
+        return try rows.first?.decode(UUID.self, column: "id")
+    }
+
+    /// True when a seat of the booking is held in Redis by a hold other than its own.
+    /// Without Redis the answer is false: PostgreSQL's version check still keeps seats unique.
+    private func seatsHeldByOtherHolds(_ payment: LockedPayment, seatIDs: [Int]) async throws -> Bool {
+        do {
+            let holders = try await holds.store.holders(showtimeID: payment.showtimeID, seatIDs: seatIDs)
+            return holders.values.contains { $0 != payment.holdID }
         } catch let error as RedisError {
             logger.warning("confirming without Redis' view of the seats", metadata: ["error": "\(error)"])
             return false
