@@ -247,6 +247,9 @@ public struct CheckoutService: Sendable {
         var isAwaitingPayment: Bool
         var showtimeID: Int
         var holdID: String
+        /// The booking's seats, in order, and each one's version as read at checkout.
+        var seatIDs: [Int]
+        var expectedVersions: [Int]
     }
 
     /// Records the event (a replay inserts nothing) and locks its payment and booking: one
@@ -260,7 +263,9 @@ public struct CheckoutService: Sendable {
                 RETURNING event_id
             )
             SELECT p.id AS payment_id, p.status AS payment_status, p.amount_minor, p.currency,
-                   b.id AS booking_id, b.status AS booking_status, b.showtime_id, b.hold_id
+                   b.id AS booking_id, b.status AS booking_status, b.showtime_id, b.hold_id,
+                   (SELECT array_agg(seat_id ORDER BY seat_id) FROM booking_seats WHERE booking_id = b.id) AS seat_ids,
+                   (SELECT array_agg(expected_version ORDER BY seat_id) FROM booking_seats WHERE booking_id = b.id) AS versions
             FROM event, payments p JOIN bookings b ON b.id = p.booking_id
             WHERE p.provider = \(provider.name) AND p.provider_payment_id = \(event.paymentID)
             FOR UPDATE OF p, b
@@ -274,7 +279,9 @@ public struct CheckoutService: Sendable {
             bookingID: try row.decode(UUID.self, column: "booking_id"),
             isAwaitingPayment: bookingStatus == "pending" || bookingStatus == "expired",
             showtimeID: try row.decode(Int.self, column: "showtime_id"),
-            holdID: try row.decode(String.self, column: "hold_id")
+            holdID: try row.decode(String.self, column: "hold_id"),
+            seatIDs: try row.decode([Int]?.self, column: "seat_ids") ?? [],
+            expectedVersions: try row.decode([Int]?.self, column: "versions") ?? []
         )
     }
 
@@ -336,17 +343,20 @@ public struct CheckoutService: Sendable {
             )
         }
         // Every seat row of the booking, locked in seat order (so two confirmations of the same
-        // seats cannot deadlock); `free` is judged on the row as locked.
+        // seats cannot deadlock); `free` is judged on the row as locked. The seats are named by
+        // id: joined from booking_seats, a planner that misjudged a young table's size read
+        // every seat row of the showtime for each callback.
         let seats = try await tx.query("""
-            SELECT ss.seat_id, (ss.version = bs.expected_version AND ss.status = 'available') AS free
-            FROM booking_seats bs JOIN showtime_seats ss ON ss.showtime_id = bs.showtime_id AND ss.seat_id = bs.seat_id
-            WHERE bs.booking_id = \(payment.bookingID)
+            SELECT ss.seat_id, (ss.version = e.version AND ss.status = 'available') AS free
+            FROM showtime_seats ss JOIN unnest(\(payment.seatIDs), \(payment.expectedVersions)) AS e(seat_id, version)
+                ON e.seat_id = ss.seat_id
+            WHERE ss.showtime_id = \(payment.showtimeID) AND ss.seat_id = ANY(\(payment.seatIDs))
             ORDER BY ss.seat_id
             FOR UPDATE OF ss
             """)
         let seatIDs = try seats.map { try $0.decode(Int.self, column: "seat_id") }
         let allFree = try seats.allSatisfy { try $0.decode(Bool.self, column: "free") }
-        if allFree, !seatIDs.isEmpty, try await !seatsHeldByOtherHolds(payment, seatIDs: seatIDs) {
+        if allFree, !seatIDs.isEmpty, seatIDs.count == payment.seatIDs.count, try await !seatsHeldByOtherHolds(payment, seatIDs: seatIDs) {
             return Settlement(outcome: .confirmed, paymentStatus: "succeeded", bookingStatus: "confirmed", seatsToSell: seatIDs)
         }
         return Settlement(
