@@ -16,6 +16,8 @@ public struct BoxOfficeSettings: Sendable {
     /// with every hold; sharing one rendering for this long turns thousands of polls into a few
     /// reads of Redis and makes `If-None-Match` match. Signed-in viewers always get a fresh map.
     public var seatMapMaxAge: Duration = .milliseconds(100)
+    /// Live clients get a showtime's deltas in frames of this length (zero: each at once).
+    public var liveFrame: Duration = .milliseconds(50)
     /// Checkout extends the hold by this much, to cover paying.
     public var paymentWindow: Duration = .seconds(600)
     /// A pending booking whose payment callback never came is closed (`expired`) after this.

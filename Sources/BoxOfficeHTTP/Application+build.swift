@@ -36,7 +36,7 @@ public struct AppDependencies: Sendable {
         self.tokens = tokens
         self.settings = settings
         self.holds = HoldService(redis: redis, postgres: postgres, scripts: scripts, settings: settings, logger: logger)
-        self.broadcaster = AvailabilityBroadcaster(redis: redis, logger: logger)
+        self.broadcaster = AvailabilityBroadcaster(redis: redis, frame: settings.liveFrame, logger: logger)
         self.checkout = CheckoutService(
             postgres: postgres, holds: holds, provider: paymentProvider, settings: settings, logger: logger
         )

@@ -79,6 +79,7 @@ struct ServeCommand: AsyncParsableCommand {
         domainSettings.maxSeatsPerUser = try positive(requiredSetting(nil, "BOXOFFICE_MAX_SEATS_PER_USER"), name: "BOXOFFICE_MAX_SEATS_PER_USER", default: 10, range: 1...100)
         domainSettings.holdAttemptsPerSecond = try positive(requiredSetting(nil, "BOXOFFICE_HOLD_ATTEMPTS_PER_SECOND"), name: "BOXOFFICE_HOLD_ATTEMPTS_PER_SECOND", default: 10, range: 1...10_000)
         domainSettings.seatMapMaxAge = .milliseconds(try positive(requiredSetting(nil, "BOXOFFICE_SEAT_MAP_MAX_AGE_MS"), name: "BOXOFFICE_SEAT_MAP_MAX_AGE_MS", default: 100, range: 0...5_000))
+        domainSettings.liveFrame = .milliseconds(try positive(requiredSetting(nil, "BOXOFFICE_LIVE_FRAME_MS"), name: "BOXOFFICE_LIVE_FRAME_MS", default: 50, range: 0...1_000))
         domainSettings.paymentWindow = .seconds(try positive(requiredSetting(nil, "BOXOFFICE_PAYMENT_WINDOW_SECONDS"), name: "BOXOFFICE_PAYMENT_WINDOW_SECONDS", default: 600, range: 30...7200))
         domainSettings.pendingBookingTimeout = .seconds(try positive(requiredSetting(nil, "BOXOFFICE_PENDING_TIMEOUT_SECONDS"), name: "BOXOFFICE_PENDING_TIMEOUT_SECONDS", default: 1800, range: 60...86_400))
         domainSettings.cancellationCutoff = .seconds(try positive(requiredSetting(nil, "BOXOFFICE_CANCELLATION_CUTOFF_MINUTES"), name: "BOXOFFICE_CANCELLATION_CUTOFF_MINUTES", default: 60, range: 0...10_080) * 60)

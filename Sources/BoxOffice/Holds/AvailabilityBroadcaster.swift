@@ -7,6 +7,11 @@ import Synchronization
 /// Fans availability deltas out to this instance's live clients: one Redis subscription per
 /// instance (a pattern over every showtime's channel), however many clients watch.
 ///
+/// Deltas go out in frames: whatever arrives within `frame` of the first pending delta reaches
+/// every client as one batch. When a premiere goes on sale a showtime changes hundreds of
+/// times a second; one write per delta per client cost more than everything else the server
+/// did. A quiet showtime's delta waits at most one frame.
+///
 /// A client that reads too slowly is dropped (its stream ends) rather than buffered without
 /// bound; so are all clients when the Redis subscription breaks, since they may have missed
 /// deltas. Either way a client reconnects with its last version and gets what it missed or a
@@ -25,11 +30,19 @@ public final class AvailabilityBroadcaster: Service, Sendable {
     private let latestVersions = Mutex<[Int: Int]>([:])
     private let nextID = Atomic<Int>(0)
     private let subscribed = Atomic<Bool>(false)
+    private let frame: Duration
+    /// Deltas of the open frame, per showtime; empty between frames.
+    private let framed = Mutex<[Int: [AvailabilityDelta]]>([:])
+    /// One element when a frame opens (its first delta arrived).
+    private let frameOpened: AsyncStream<Void>
+    private let frameOpener: AsyncStream<Void>.Continuation
 
-    public init(redis: RedisClient, bufferLimit: Int = 256, logger: Logger) {
+    public init(redis: RedisClient, bufferLimit: Int = 256, frame: Duration = .milliseconds(50), logger: Logger) {
         self.redis = redis
         self.bufferLimit = bufferLimit
+        self.frame = frame
         self.logger = logger
+        (frameOpened, frameOpener) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Whether the Redis subscription is up (deltas are flowing).
@@ -74,6 +87,16 @@ public final class AvailabilityBroadcaster: Service, Sendable {
     }
 
     public func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.deliverFrames() }
+            await subscribe()
+            group.cancelAll()
+        }
+        dropEveryone()
+    }
+
+    /// Keeps the subscription up until graceful shutdown, resubscribing with backoff.
+    private func subscribe() async {
         var backoff: Duration = .milliseconds(50)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
@@ -94,7 +117,18 @@ public final class AvailabilityBroadcaster: Service, Sendable {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             backoff = min(backoff * 2, .seconds(2))
         }
-        dropEveryone()
+    }
+
+    /// Hands each frame's deltas to the clients once the frame has lasted `frame`.
+    private func deliverFrames() async {
+        for await _ in frameOpened {
+            try? await Task.sleep(for: frame)  // cancelled: deliver what is pending at once
+            let frames = framed.withLock { framed in
+                defer { framed.removeAll(keepingCapacity: true) }
+                return framed
+            }
+            for (showtimeID, deltas) in frames { offer(deltas, showtimeID: showtimeID) }
+        }
     }
 
     /// `{"version":17,...}` → 17, without decoding the whole delta.
@@ -130,9 +164,18 @@ public final class AvailabilityBroadcaster: Service, Sendable {
         }
         noteVersion(version, showtimeID: showtimeID)
         let delta = AvailabilityDelta(version: version, json: text)
+        guard frame > .zero else { return offer([delta], showtimeID: showtimeID) }
+        let opensFrame = framed.withLock { framed in
+            defer { framed[showtimeID, default: []].append(delta) }
+            return framed.isEmpty
+        }
+        if opensFrame { frameOpener.yield() }
+    }
+
+    private func offer(_ deltas: [AvailabilityDelta], showtimeID: Int) {
         let slow: [Int] = subscribers.withLock { all in
             guard let watchers = all[showtimeID] else { return [] }
-            let slow = watchers.filter { !$0.value.offer(delta) }.map(\.key)
+            let slow = watchers.filter { !$0.value.offer(deltas) }.map(\.key)
             for id in slow { all[showtimeID]?[id] = nil }
             return slow
         }
@@ -140,6 +183,7 @@ public final class AvailabilityBroadcaster: Service, Sendable {
     }
 
     private func dropEveryone() {
+        framed.withLock { $0.removeAll() }  // from a subscription that broke: its clients go too
         let all = subscribers.withLock { all in
             defer { all = [:] }
             return all
@@ -177,15 +221,18 @@ public final class DeltaFeed: AsyncSequence, Sendable {
         (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Queues a delta; false when the client is too far behind and was dropped.
-    func offer(_ delta: AvailabilityDelta) -> Bool {
+    /// Queues deltas; false when the client is too far behind and was dropped (it still gets
+    /// what fitted within `limit`).
+    func offer(_ deltas: [AvailabilityDelta]) -> Bool {
         let accepted = state.withLock { state -> Bool in
             guard !state.finished else { return true }
-            guard state.pending.count < limit else {
+            let room = limit - state.pending.count
+            guard deltas.count <= room else {
+                state.pending += deltas.prefix(Swift.max(0, room))
                 state.finished = true
                 return false
             }
-            state.pending.append(delta)
+            state.pending += deltas
             return true
         }
         if accepted { wakeContinuation.yield() } else { wakeContinuation.finish() }
