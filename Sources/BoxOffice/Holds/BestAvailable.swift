@@ -24,53 +24,61 @@ public struct SeatPlace: Sendable, Hashable {
 /// strand a single free seat between itself and a taken seat, an aisle or the row's end is
 /// chosen only when every block does so: such seats rarely sell.
 public struct BestAvailable: Sendable {
-    private struct Row {
-        var seats: [SeatPlace]
-        var byPosition: [Int: SeatPlace]
-    }
-
-    private let rows: [Row]
+    /// One row's places from its first seat to its last; nil where there is no seat (an aisle
+    /// or a gap), so adjacent places are adjacent indices.
+    private let rows: [[SeatPlace?]]
     let bestX: Double
     let bestY: Double
 
     public init(seats: [SeatPlace], bestX: Double, bestY: Double) {
         self.rows = Dictionary(grouping: seats, by: \.rowIndex).sorted { $0.key < $1.key }.map { _, seats in
-            Row(
-                seats: seats.sorted { $0.position < $1.position },
-                byPosition: Dictionary(seats.map { ($0.position, $0) }, uniquingKeysWith: { first, _ in first })
-            )
+            let first = seats.map(\.position).min()!
+            var places = [SeatPlace?](repeating: nil, count: seats.map(\.position).max()! - first + 1)
+            for seat in seats where places[seat.position - first] == nil { places[seat.position - first] = seat }
+            return places
         }
         self.bestX = bestX
         self.bestY = bestY
     }
 
     /// The seat ids of the best block of `count`, or nil when no row has one.
+    ///
+    /// One pass along each row with a run of usable places: a layout of a thousand seats is
+    /// scanned once per pick (it is picked on every best-available hold of a rush).
     public func pick(count: Int, category: String? = nil, isFree: (Int) -> Bool) -> [Int]? {
         guard count > 0 else { return nil }
-        var best: (block: [SeatPlace], strands: Bool, distance: Double)?
-        for row in rows {
-            func freeSeat(at position: Int) -> Bool {
-                guard let seat = row.byPosition[position] else { return false }
-                return isFree(seat.id) && (category == nil || seat.category == category)
+        var best: (row: Int, start: Int, strands: Bool, distance: Double, firstID: Int)?
+        for (rowNumber, places) in rows.enumerated() {
+            let usable = places.map { place in
+                place.map { isFree($0.id) && (category == nil || $0.category == category) } ?? false
             }
-            for start in row.seats where freeSeat(at: start.position) {
-                let positions = start.position..<(start.position + count)
-                guard positions.allSatisfy(freeSeat(at:)) else { continue }
-                let block = positions.map { row.byPosition[$0]! }
+            func isUsable(_ index: Int) -> Bool { usable.indices.contains(index) && usable[index] }
+            var run = 0
+            for end in usable.indices {
+                run = usable[end] ? run + 1 : 0
+                guard run >= count else { continue }
+                let start = end - count + 1
                 // A lone free seat beside the block, with no free seat beyond it, is stranded.
-                let strands = (freeSeat(at: positions.lowerBound - 1) && !freeSeat(at: positions.lowerBound - 2))
-                    || (freeSeat(at: positions.upperBound) && !freeSeat(at: positions.upperBound + 1))
-                let centreX = block.map(\.x).reduce(0, +) / Double(count)
-                let centreY = block.map(\.y).reduce(0, +) / Double(count)
+                let strands = (isUsable(start - 1) && !isUsable(start - 2)) || (isUsable(end + 1) && !isUsable(end + 2))
+                var sumX = 0.0
+                var sumY = 0.0
+                for index in start...end {
+                    sumX += places[index]!.x
+                    sumY += places[index]!.y
+                }
+                let centreX = sumX / Double(count)
+                let centreY = sumY / Double(count)
                 let distance = (centreX - bestX) * (centreX - bestX) + (centreY - bestY) * (centreY - bestY)
+                let firstID = places[start]!.id
                 if let current = best {
                     let better = (!strands && current.strands)
-                        || (strands == current.strands && (distance, block[0].id) < (current.distance, current.block[0].id))
+                        || (strands == current.strands && (distance, firstID) < (current.distance, current.firstID))
                     if !better { continue }
                 }
-                best = (block, strands, distance)
+                best = (rowNumber, start, strands, distance, firstID)
             }
         }
-        return best?.block.map(\.id)
+        guard let best else { return nil }
+        return rows[best.row][best.start..<(best.start + count)].map { $0!.id }
     }
 }
