@@ -36,7 +36,18 @@ final class LibpqConnection: @unchecked Sendable {
         /// libpq's connection and transaction status after the last query, so that the pool
         /// reads them without touching the `PGconn` while the I/O loop may be using it.
         var status = Status(isOK: true, isBad: false, transaction: .idle)
+        /// Statements prepared on this session, by their SQL and parameter types: each is
+        /// parsed and analysed once per connection, not on every run. Emptied by `reset`.
+        var prepared: [PreparedKey: String] = [:]
     }
+
+    fileprivate struct PreparedKey: Hashable {
+        var sql: String
+        var typeOIDs: [UInt32]
+    }
+
+    /// At most this many statements are prepared per session; later ones run unnamed.
+    private static let maximumPrepared = 256
 
     private struct Status {
         enum Transaction { case idle, inTransaction, other }
@@ -161,6 +172,7 @@ final class LibpqConnection: @unchecked Sendable {
             }
             self.logger.info("postgres connection was closed by the server while idle; reconnecting", metadata: ["postgres.host": "\(self.hostAndPort)"])
             PQreset(self.conn)
+            state.prepared = [:]  // a new session has none
             // A reset connection is blocking again.
             let isOpen = PQstatus(self.conn) == CONNECTION_OK && PQsetnonblocking(self.conn, 1) == 0
             state.status = self.currentStatus()
@@ -210,6 +222,8 @@ final class LibpqConnection: @unchecked Sendable {
         fileprivate var error: OpaquePointer?
         /// The last result otherwise.
         fileprivate var last: OpaquePointer?
+        /// The statement is being prepared; once that succeeds it runs under this name.
+        fileprivate var preparing: (name: String, key: PreparedKey, query: PostgresQuery)?
     }
 
     /// What the query in flight needs next.
@@ -230,7 +244,20 @@ final class LibpqConnection: @unchecked Sendable {
         guard !isClosed else {
             return .done(.failure(PostgresError(code: .connectionLost, message: "the connection to \(self.hostAndPort) is closed")))
         }
-        let sent = query.isMultiStatement ? PQsendQuery(self.conn, query.sql) : Self.sendParams(self.conn, query)
+        let sent: Int32
+        if query.isMultiStatement {
+            sent = PQsendQuery(self.conn, query.sql)
+        } else {
+            switch self.statementName(for: query) {
+            case .prepared(let name):
+                sent = Self.sendPrepared(self.conn, name: name, query)
+            case .prepare(let name, let key):
+                sent = Self.sendPrepare(self.conn, name: name, query)
+                progress.preparing = (name, key, query)
+            case .unnamed:
+                sent = Self.sendParams(self.conn, query)
+            }
+        }
         guard sent == 1 else {
             return .done(.failure(makePostgresError(result: nil, conn: self.conn, hostAndPort: self.hostAndPort, connecting: false)))
         }
@@ -274,6 +301,35 @@ final class LibpqConnection: @unchecked Sendable {
 
     // MARK: - Private
 
+    private enum StatementName {
+        case prepared(String)
+        case prepare(String, PreparedKey)
+        case unnamed
+    }
+
+    private func statementName(for query: PostgresQuery) -> StatementName {
+        let key = PreparedKey(sql: query.sql, typeOIDs: query.bindTypeOIDs)
+        return self.state.withLock { state in
+            if let name = state.prepared[key] { return .prepared(name) }
+            guard state.prepared.count < Self.maximumPrepared else { return .unnamed }
+            return .prepare("boxoffice_\(state.prepared.count + 1)", key)
+        }
+    }
+
+    /// The statement was prepared (or failed to be): remember it and run it, or report why not.
+    private func executePrepared(
+        _ preparing: (name: String, key: PreparedKey, query: PostgresQuery), _ progress: inout QueryProgress
+    ) -> QueryStep {
+        guard progress.error == nil else { return .done(self.finish(&progress)) }
+        PQclear(progress.last)
+        progress.last = nil
+        self.state.withLock { $0.prepared[preparing.key] = preparing.name }
+        guard Self.sendPrepared(self.conn, name: preparing.name, preparing.query) == 1 else {
+            return .done(.failure(makePostgresError(result: nil, conn: self.conn, hostAndPort: self.hostAndPort, connecting: false)))
+        }
+        return self.flush(&progress)
+    }
+
     private func flush(_ progress: inout QueryProgress) -> QueryStep {
         switch PQflush(self.conn) {
         case 0:
@@ -293,6 +349,10 @@ final class LibpqConnection: @unchecked Sendable {
     private func collect(_ progress: inout QueryProgress) -> QueryStep {
         while PQisBusy(self.conn) == 0 {
             guard let result = PQgetResult(self.conn) else {
+                if let preparing = progress.preparing {
+                    progress.preparing = nil
+                    return self.executePrepared(preparing, &progress)
+                }
                 return .done(self.finish(&progress))
             }
             let status = PQresultStatus(result)
@@ -350,6 +410,24 @@ final class LibpqConnection: @unchecked Sendable {
         }
         let status = PQstatus(self.conn)
         return Status(isOK: status == CONNECTION_OK, isBad: status == CONNECTION_BAD, transaction: transaction)
+    }
+
+    private static func sendPrepare(_ conn: OpaquePointer, name: String, _ query: PostgresQuery) -> Int32 {
+        let types: [Oid] = query.bindTypeOIDs.map { Oid($0) }
+        return types.withUnsafeBufferPointer { typeBuffer in
+            PQsendPrepare(conn, name, query.sql, Int32(types.count), types.isEmpty ? nil : typeBuffer.baseAddress)
+        }
+    }
+
+    private static func sendPrepared(_ conn: OpaquePointer, name: String, _ query: PostgresQuery) -> Int32 {
+        let count = query.binds.count
+        let values = query.binds.map { $0.map { strdup($0) } ?? nil }
+        defer { values.forEach { free($0) } }
+        let valuePointers = values.map { $0.map { UnsafePointer($0) } }
+        // Text-format parameters and results, as `sendParams`.
+        return valuePointers.withUnsafeBufferPointer { valueBuffer in
+            PQsendQueryPrepared(conn, name, Int32(count), count == 0 ? nil : valueBuffer.baseAddress, nil, nil, 0)
+        }
     }
 
     private static func sendParams(_ conn: OpaquePointer, _ query: PostgresQuery) -> Int32 {

@@ -51,6 +51,23 @@ import Testing
         }
     }
 
+    @Test func aStatementIsPreparedOncePerSessionAndRunsWithEachRunsValues() async throws {
+        try await TestDatabase.withFreshDatabase { pool in
+            try await pool.withConnection { connection in
+                for value in [1, 2, 3] {
+                    let rows = try await connection.query("SELECT \(value) + 1 AS next")
+                    #expect(try rows.first?.decode(Int.self, column: "next") == value + 1)
+                }
+                // A statement that fails to prepare reports its error and prepares nothing.
+                await #expect(throws: PostgresError.self) { try await connection.query("SELECT * FROM no_such_table") }
+                let prepared = try await connection.query(
+                    "SELECT statement FROM pg_prepared_statements WHERE statement NOT LIKE '%pg_prepared_statements%'"
+                )
+                #expect(try prepared.map { try $0.decode(String.self, column: "statement") } == ["SELECT $1 + 1 AS next"])
+            }
+        }
+    }
+
     @Test func valuesSurviveAStoreAndLoadThroughATable() async throws {
         try await TestDatabase.withFreshDatabase { pool in
             try await pool.query(
