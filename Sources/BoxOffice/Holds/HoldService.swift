@@ -49,6 +49,7 @@ public struct HoldService: Sendable {
     let redis: RedisClient
     public let settings: BoxOfficeSettings
     let logger: Logger
+    private let pickingViews: PickingViews
 
     public init(
         redis: RedisClient, postgres: PostgresPool, scripts: HoldScripts, settings: BoxOfficeSettings, logger: Logger
@@ -59,6 +60,7 @@ public struct HoldService: Sendable {
         self.redis = redis
         self.settings = settings
         self.logger = logger
+        self.pickingViews = PickingViews(maxAge: settings.seatMapMaxAge)
     }
 
     // MARK: - Holding
@@ -97,13 +99,30 @@ public struct HoldService: Sendable {
     /// Picks the best free block and takes it. The take is atomic; should another request win
     /// some of the picked seats first, those count as taken and the next best block is tried.
     private func takeBest(count: Int, category: String?, of layout: ShowtimeLayout, for owner: UUID) async throws -> SeatHold {
-        var unavailable = try await unavailableSeats(of: layout)
         let picker = layout.bestAvailable
+        let showtimeID = layout.showtimeID
+        /// This request's own read of the seats, once the shared view had no block for it:
+        /// the view's claims by requests in flight must not make it answer "none left".
+        var ownRead: Set<Int>?
         for round in 0..<5 {
-            guard let block = picker.pick(count: count, category: category, isFree: { !unavailable.contains($0) }) else { break }
+            var block: [Int]?
+            if ownRead == nil, case .block(let claimed) = pickingViews.claim(showtimeID: showtimeID, count: count, category: category, with: picker) {
+                block = claimed
+            } else {
+                if ownRead == nil {
+                    let readAt = ContinuousClock.now
+                    let unavailable = try await unavailableSeats(of: layout)
+                    pickingViews.refresh(showtimeID: showtimeID, unavailable: unavailable, readAt: readAt)
+                    ownRead = unavailable
+                }
+                block = picker.pick(count: count, category: category, isFree: { !ownRead!.contains($0) })
+            }
+            guard let block else { break }
             switch try await attempt(block, of: layout, for: owner, counted: round > 0) {
             case .success(let hold): return hold
-            case .failure(let taken): unavailable.formUnion(taken)
+            case .failure(let taken):
+                pickingViews.markTaken(showtimeID: showtimeID, seatIDs: taken)
+                ownRead?.formUnion(taken)
             }
         }
         let kind = category.map { " \($0)" } ?? ""

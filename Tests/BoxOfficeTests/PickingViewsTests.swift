@@ -1,0 +1,41 @@
+@testable import BoxOffice
+import Testing
+
+@Suite struct PickingViewsTests {
+    /// One row of ten seats (ids 0...9), best view at its middle.
+    let picker = BestAvailable(
+        seats: (0..<10).map { SeatPlace(id: $0, rowIndex: 0, position: $0, category: "standard", x: Double($0), y: 0) },
+        bestX: 4.5, bestY: 0
+    )
+
+    @Test func withoutAFreshViewAPickAsksForARead() {
+        let views = PickingViews(maxAge: .seconds(60))
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == .stale)
+        views.refresh(showtimeID: 1, unavailable: [], readAt: .now - .seconds(61))
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == .stale)
+        views.refresh(showtimeID: 1, unavailable: [], readAt: .now)
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == .block([4, 5]))
+    }
+
+    @Test func concurrentPicksClaimDifferentBlocksUntilNoneIsLeft() {
+        let views = PickingViews(maxAge: .seconds(60))
+        views.refresh(showtimeID: 1, unavailable: [], readAt: .now)
+        var claimed: [[Int]] = []
+        while case .block(let block) = views.claim(showtimeID: 1, count: 3, category: nil, with: picker) {
+            claimed.append(block)
+        }
+        #expect(claimed.count == 3)
+        #expect(Set(claimed.joined()).count == 9, "no seat claimed twice")
+        #expect(views.claim(showtimeID: 1, count: 3, category: nil, with: picker) == .noBlock)
+    }
+
+    @Test func seatsTheHoldScriptFoundTakenLeaveTheView() {
+        let views = PickingViews(maxAge: .seconds(60))
+        views.refresh(showtimeID: 1, unavailable: [], readAt: .now)
+        views.markTaken(showtimeID: 1, seatIDs: [4, 5])
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == .block([2, 3]))
+        // An older read does not replace a newer one.
+        views.refresh(showtimeID: 1, unavailable: [], readAt: .now - .seconds(1))
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == .block([6, 7]))
+    }
+}
