@@ -143,9 +143,9 @@ public struct HoldService: Sendable {
     private func attempt(_ seatIDs: [Int], of layout: ShowtimeLayout, for owner: UUID, counted: Bool = false) async throws -> Attempt {
         let holdID = HoldID.make(showtimeID: layout.showtimeID)
         let ttl = settings.holdTTL
-        // The expiry worker's index; marking before the hold exists is harmless, and doing it
-        // alongside the hold costs no extra round trip of waiting.
-        async let marked: Void = store.markActive(showtimeID: layout.showtimeID, until: Date() + ttl.timeInterval)
+        // The expiry worker's index, marked before the hold exists (harmless if the hold fails).
+        // A round trip only every few seconds per showtime; otherwise it returns at once.
+        try await store.markActive(showtimeID: layout.showtimeID, until: Date() + ttl.timeInterval)
         var outcome = try await store.hold(
             showtimeID: layout.showtimeID, holdID: holdID, owner: owner, seatIDs: seatIDs, ttl: ttl,
             perUserLimit: settings.maxSeatsPerUser, attemptsPerSecond: counted ? nil : settings.holdAttemptsPerSecond
@@ -157,7 +157,6 @@ public struct HoldService: Sendable {
                 perUserLimit: settings.maxSeatsPerUser
             )
         }
-        try await marked
         switch outcome {
         case .held(_, let expiresAt):
             return .success(SeatHold(
