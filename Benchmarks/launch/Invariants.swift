@@ -32,7 +32,9 @@ func checkInvariants(
         }
         // The seat map accounts for every seat: sold + held + available = capacity, and once the
         // holds have expired, sold + available = capacity.
-        let map = try await api.call("check", .GET, "/showtimes/\(showtime.id)/seats")
+        // Read signed in: an anonymous viewer may be served a rendering up to
+        // BOXOFFICE_SEAT_MAP_MAX_AGE_MS old, and the last payments were confirmed just now.
+        let map = try await api.call("check", .GET, "/showtimes/\(showtime.id)/seats", token: stage.tokens.first)
         let statuses = (map.json["seats"] as? [[String: Any]] ?? []).compactMap { $0["status"] as? String }
         let mapSold = statuses.filter { $0 == "sold" }.count
         let available = statuses.filter { $0 == "available" }.count
