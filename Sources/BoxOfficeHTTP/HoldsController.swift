@@ -47,7 +47,8 @@ public struct HoldsController: Sendable {
         router.post("/showtimes/:id/holds") { request, context in
             let identity = try context.requireUser()
             let showtimeID = try SchedulingQuery.id(context, "Showtime")
-            let input = try await request.decodeJSON(as: HoldInput.self, context: context)
+            let body = try await request.collectBody(context: context)
+            let input = try HoldInput.scanned(body) ?? JSONDecoder().decode(HoldInput.self, from: Data(body.readableBytesView))
             let hold = try await holds.hold(showtimeID: showtimeID, by: identity.userID, try input.request())
             broadcaster.forgetVersion(showtimeID: showtimeID)
             return EditedResponse(status: .created, headers: [.location: "/holds/\(hold.id)"], response: HoldBody(hold))

@@ -8,4 +8,9 @@ extension Request {
     public func decodeJSON<Value: Decodable>(as type: Value.Type, context: some RequestContext) async throws -> Value {
         try await context.requestDecoder.decode(type, from: self, context: context)
     }
+
+    /// The whole body, up to the context's limit (over it: 413, as for `decodeJSON`).
+    public func collectBody(context: some RequestContext) async throws -> ByteBuffer {
+        try await body.collect(upTo: context.maxUploadSize)
+    }
 }
