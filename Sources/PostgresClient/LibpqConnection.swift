@@ -39,6 +39,8 @@ final class LibpqConnection: @unchecked Sendable {
         /// Statements prepared on this session, by their SQL and parameter types: each is
         /// parsed and analysed once per connection, not on every run. Emptied by `reset`.
         var prepared: [PreparedKey: String] = [:]
+        /// Names are never reused, so a statement dropped from `prepared` cannot clash.
+        var preparedNames = 0
     }
 
     fileprivate struct PreparedKey: Hashable {
@@ -224,6 +226,8 @@ final class LibpqConnection: @unchecked Sendable {
         fileprivate var last: OpaquePointer?
         /// The statement is being prepared; once that succeeds it runs under this name.
         fileprivate var preparing: (name: String, key: PreparedKey, query: PostgresQuery)?
+        /// The prepared statement running, if the query runs as one.
+        fileprivate var runningPrepared: PreparedKey?
     }
 
     /// What the query in flight needs next.
@@ -249,11 +253,12 @@ final class LibpqConnection: @unchecked Sendable {
             sent = PQsendQuery(self.conn, query.sql)
         } else {
             switch self.statementName(for: query) {
-            case .prepared(let name):
+            case .prepared(let name, let key):
                 sent = Self.sendPrepared(self.conn, name: name, query)
+                progress.runningPrepared = key
             case .prepare(let name, let key):
                 sent = Self.sendPrepare(self.conn, name: name, query)
-                progress.preparing = (name, key, query)
+                if sent == 1 { progress.preparing = (name, key, query) }
             case .unnamed:
                 sent = Self.sendParams(self.conn, query)
             }
@@ -302,7 +307,7 @@ final class LibpqConnection: @unchecked Sendable {
     // MARK: - Private
 
     private enum StatementName {
-        case prepared(String)
+        case prepared(String, PreparedKey)
         case prepare(String, PreparedKey)
         case unnamed
     }
@@ -310,9 +315,10 @@ final class LibpqConnection: @unchecked Sendable {
     private func statementName(for query: PostgresQuery) -> StatementName {
         let key = PreparedKey(sql: query.sql, typeOIDs: query.bindTypeOIDs)
         return self.state.withLock { state in
-            if let name = state.prepared[key] { return .prepared(name) }
+            if let name = state.prepared[key] { return .prepared(name, key) }
             guard state.prepared.count < Self.maximumPrepared else { return .unnamed }
-            return .prepare("boxoffice_\(state.prepared.count + 1)", key)
+            state.preparedNames += 1
+            return .prepare("boxoffice_\(state.preparedNames)", key)
         }
     }
 
@@ -324,6 +330,7 @@ final class LibpqConnection: @unchecked Sendable {
         PQclear(progress.last)
         progress.last = nil
         self.state.withLock { $0.prepared[preparing.key] = preparing.name }
+        progress.runningPrepared = preparing.key
         guard Self.sendPrepared(self.conn, name: preparing.name, preparing.query) == 1 else {
             return .done(.failure(makePostgresError(result: nil, conn: self.conn, hostAndPort: self.hostAndPort, connecting: false)))
         }
@@ -387,7 +394,13 @@ final class LibpqConnection: @unchecked Sendable {
     private func finish(_ progress: inout QueryProgress) -> Result<PostgresRows, any Error> {
         defer { self.abandonQuery(&progress) }
         if let error = progress.error {
-            return .failure(makePostgresError(result: error, conn: self.conn, hostAndPort: self.hostAndPort, connecting: false))
+            let failure = makePostgresError(result: error, conn: self.conn, hostAndPort: self.hostAndPort, connecting: false)
+            if let key = progress.runningPrepared, ["26000", "0A000"].contains(failure.sqlState) {
+                // The session lost the statement (an outside DEALLOCATE), or its result's shape
+                // changed (a migration): prepare it afresh next time.
+                self.state.withLock { _ = $0.prepared.removeValue(forKey: key) }
+            }
+            return .failure(failure)
         }
         guard let result = progress.last else {
             return .failure(makePostgresError(result: nil, conn: self.conn, hostAndPort: self.hostAndPort, connecting: false))

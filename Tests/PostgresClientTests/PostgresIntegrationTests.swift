@@ -68,6 +68,23 @@ import Testing
         }
     }
 
+    @Test func aPreparedStatementWhoseResultChangedShapeIsPreparedAgain() async throws {
+        try await TestDatabase.withFreshDatabase { pool in
+            try await pool.withConnection { connection in
+                try await connection.query("CREATE TABLE shapes (a int)")
+                try await connection.query("INSERT INTO shapes VALUES (\(1))")
+                _ = try await connection.query("SELECT * FROM shapes")
+                try await connection.query("ALTER TABLE shapes ADD COLUMN b int")
+                // PostgreSQL refuses the statement prepared for the old shape once...
+                await #expect(throws: PostgresError.self) { try await connection.query("SELECT * FROM shapes") }
+                // ...and the client prepares it afresh.
+                let row = try #require(try await connection.query("SELECT * FROM shapes").first)
+                #expect(try row.decode(Int.self, column: "a") == 1)
+                #expect(try row.decode(Int?.self, column: "b") == nil)
+            }
+        }
+    }
+
     @Test func valuesSurviveAStoreAndLoadThroughATable() async throws {
         try await TestDatabase.withFreshDatabase { pool in
             try await pool.query(
