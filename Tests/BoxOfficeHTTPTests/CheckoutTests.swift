@@ -159,6 +159,13 @@ import Testing
             #expect(try await Self.seatStatuses(app, showtime)[showtime.rows[1][4]] == "available")
             let booking = try await app.request(.get, "/bookings/\(failing.bookingID)", as: user).json()
             #expect(booking["status"] as? String == "payment_failed")
+            // The provider's retry succeeds after all: that money is refunded, not kept.
+            let retried = try await Self.callback(app, payment: failing.paymentID, amount: failing.amount)
+            #expect(try retried.json()["outcome"] as? String == "booking_closed")
+            let refunds = try await app.dependencies.postgres.query(
+                "SELECT count(*) AS n FROM refunds WHERE booking_id = \(failing.bookingID) AND reason = 'booking_closed'"
+            )
+            #expect(try refunds.first?.decode(Int.self, column: "n") == 1)
 
             let wrong = try await Self.checkOut(app, showtime, [showtime.rows[1][5]], as: user)
             let mismatch = try await Self.callback(app, payment: wrong.paymentID, amount: wrong.amount - 1)

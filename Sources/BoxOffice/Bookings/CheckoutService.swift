@@ -240,7 +240,8 @@ public struct CheckoutService: Sendable {
     /// A payment and its booking as locked for one callback.
     struct LockedPayment: Sendable {
         var paymentRowID: UUID
-        var isOpen: Bool
+        /// `open`, `succeeded` or `failed`.
+        var status: String
         var amount: Int
         var currency: String
         var bookingID: UUID
@@ -268,12 +269,12 @@ public struct CheckoutService: Sendable {
                    (SELECT array_agg(expected_version ORDER BY seat_id) FROM booking_seats WHERE booking_id = b.id) AS versions
             FROM event, payments p JOIN bookings b ON b.id = p.booking_id
             WHERE p.provider = \(provider.name) AND p.provider_payment_id = \(event.paymentID)
-            FOR UPDATE OF p, b
+            FOR NO KEY UPDATE OF p, b
             """).first else { return nil }
         let bookingStatus = try row.decode(String.self, column: "booking_status")
         return LockedPayment(
             paymentRowID: try row.decode(UUID.self, column: "payment_id"),
-            isOpen: try row.decode(String.self, column: "payment_status") == "open",
+            status: try row.decode(String.self, column: "payment_status"),
             amount: try row.decode(Int.self, column: "amount_minor"),
             currency: try row.decode(String.self, column: "currency"),
             bookingID: try row.decode(UUID.self, column: "booking_id"),
@@ -324,7 +325,11 @@ public struct CheckoutService: Sendable {
     /// booking or a refund. A booking is confirmed only if every seat row is still at the
     /// version read at checkout and free, and no other hold holds a seat in Redis.
     private func decide(_ event: PaymentEvent, _ payment: LockedPayment, in tx: PostgresConnection) async throws -> Settlement {
-        guard payment.isOpen else { return Settlement(outcome: .alreadySettled) }
+        // A success after a reported failure (a provider's retry) is money received: it goes
+        // through the rules below, which end in a confirmation or a refund.
+        guard payment.status == "open" || (payment.status == "failed" && event.status == "succeeded") else {
+            return Settlement(outcome: .alreadySettled)
+        }
         if event.status == "failed" {
             return Settlement(
                 outcome: .paymentFailed, paymentStatus: "failed",
@@ -343,7 +348,8 @@ public struct CheckoutService: Sendable {
             )
         }
         // Every seat row of the booking, locked in seat order (so two confirmations of the same
-        // seats cannot deadlock); `free` is judged on the row as locked. The seats are named by
+        // seats cannot deadlock); `free` is judged on the row as locked. NO KEY: no key changes,
+        // so checkouts' foreign-key checks on these rows need not wait. The seats are named by
         // id: joined from booking_seats, a planner that misjudged a young table's size read
         // every seat row of the showtime for each callback.
         let seats = try await tx.query("""
@@ -352,7 +358,7 @@ public struct CheckoutService: Sendable {
                 ON e.seat_id = ss.seat_id
             WHERE ss.showtime_id = \(payment.showtimeID) AND ss.seat_id = ANY(\(payment.seatIDs))
             ORDER BY ss.seat_id
-            FOR UPDATE OF ss
+            FOR NO KEY UPDATE OF ss
             """)
         let seatIDs = try seats.map { try $0.decode(Int.self, column: "seat_id") }
         let allFree = try seats.allSatisfy { try $0.decode(Bool.self, column: "free") }
@@ -380,7 +386,8 @@ public struct CheckoutService: Sendable {
                 WHERE id = \(payment.bookingID) AND \(settlement.bookingStatus)::text IS NOT NULL
             ), seats AS (
                 UPDATE showtime_seats SET status = 'sold', version = version + 1, booking_id = \(payment.bookingID)
-                WHERE showtime_id = \(payment.showtimeID) AND seat_id = ANY(\(settlement.seatsToSell))
+                WHERE showtime_id = \(payment.showtimeID) AND seat_id = ANY(\(settlement.seatsToSell)) AND status = 'available'
+                RETURNING seat_id
             ), booked_seats AS (
                 UPDATE booking_seats SET active = true
                 WHERE booking_id = \(payment.bookingID) AND seat_id = ANY(\(settlement.seatsToSell))
@@ -394,9 +401,14 @@ public struct CheckoutService: Sendable {
                 UPDATE payment_events SET outcome = \(settlement.outcome.rawValue)::text, payment_id = \(payment.paymentRowID)
                 WHERE provider = \(provider.name) AND event_id = \(event.eventID)
             )
-            SELECT id FROM refund
+            SELECT (SELECT id FROM refund) AS refund_id, (SELECT count(*) FROM seats) AS sold
             """)
-        return try rows.first?.decode(UUID.self, column: "id")
+        let row = rows.first!
+        // The seat rows are locked and were free: anything else is a bug, and rolls back.
+        guard try row.decode(Int.self, column: "sold") == settlement.seatsToSell.count else {
+            throw PostgresError(code: .server, message: "a confirmation sold fewer seats than it locked free", sqlState: "XX000")
+        }
+        return try row.decode(UUID?.self, column: "refund_id")
     }
 
     /// True when a seat of the booking is held in Redis by a hold other than its own.

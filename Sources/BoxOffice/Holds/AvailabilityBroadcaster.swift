@@ -201,8 +201,8 @@ public struct AvailabilityDelta: Sendable, Equatable {
 
 /// One client's deltas of one showtime, in order, handed over in batches: whatever arrived
 /// while the client was busy with the last batch comes as the next one, so a busy showtime
-/// costs a client one write per batch rather than one per delta. A client more than `limit`
-/// deltas behind is dropped: it gets what is pending, then the feed ends.
+/// costs a client one write per batch rather than one per delta. A client still `limit` deltas
+/// behind when the next frame comes is dropped: it gets what is pending, then the feed ends.
 public final class DeltaFeed: AsyncSequence, Sendable {
     public typealias Element = [AvailabilityDelta]
 
@@ -221,14 +221,13 @@ public final class DeltaFeed: AsyncSequence, Sendable {
         (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Queues deltas; false when the client is too far behind and was dropped (it still gets
-    /// what fitted within `limit`).
+    /// Queues a frame's deltas; false when the client still had `limit` deltas of earlier
+    /// frames unread and was dropped (it gets what is pending, then the feed ends). A big frame
+    /// alone never drops anyone: a busy second must not disconnect every client at once.
     func offer(_ deltas: [AvailabilityDelta]) -> Bool {
         let accepted = state.withLock { state -> Bool in
             guard !state.finished else { return true }
-            let room = limit - state.pending.count
-            guard deltas.count <= room else {
-                state.pending += deltas.prefix(Swift.max(0, room))
+            guard state.pending.count < limit else {
                 state.finished = true
                 return false
             }

@@ -101,20 +101,21 @@ public struct HoldService: Sendable {
     private func takeBest(count: Int, category: String?, of layout: ShowtimeLayout, for owner: UUID) async throws -> SeatHold {
         let picker = layout.bestAvailable
         let showtimeID = layout.showtimeID
-        /// This request's own read of the seats, once the shared view had no block for it:
-        /// the view's claims by requests in flight must not make it answer "none left".
+        // This request's own read of the seats, once the shared view had no block for it or
+        // its block was taken: only a read of Redis may answer "none left".
         var ownRead: Set<Int>?
+        func readSeats() async throws -> Set<Int> {
+            let readAt = ContinuousClock.now
+            let unavailable = try await unavailableSeats(of: layout)
+            pickingViews.refresh(showtimeID: showtimeID, unavailable: unavailable, readAt: readAt)
+            return unavailable
+        }
         for round in 0..<5 {
-            var block: [Int]?
+            let block: [Int]?
             if ownRead == nil, case .block(let claimed) = pickingViews.claim(showtimeID: showtimeID, count: count, category: category, with: picker) {
                 block = claimed
             } else {
-                if ownRead == nil {
-                    let readAt = ContinuousClock.now
-                    let unavailable = try await unavailableSeats(of: layout)
-                    pickingViews.refresh(showtimeID: showtimeID, unavailable: unavailable, readAt: readAt)
-                    ownRead = unavailable
-                }
+                if ownRead == nil { ownRead = try await readSeats() }
                 block = picker.pick(count: count, category: category, isFree: { !ownRead!.contains($0) })
             }
             guard let block else { break }
@@ -122,6 +123,7 @@ public struct HoldService: Sendable {
             case .success(let hold): return hold
             case .failure(let taken):
                 pickingViews.markTaken(showtimeID: showtimeID, seatIDs: taken)
+                if ownRead == nil { ownRead = try await readSeats() }
                 ownRead?.formUnion(taken)
             }
         }
