@@ -81,7 +81,7 @@ public struct CheckoutService: Sendable {
                 ), booking AS (
                     INSERT INTO bookings (id, user_id, showtime_id, hold_id, status, amount_minor, currency, idempotency_key)
                     SELECT \(bookingID), \(owner), \(hold.showtimeID), \(holdID), 'pending', \(hold.total), \(hold.currency), \(idempotencyKey)
-                    FROM sold WHERE cardinality(sold.seat_ids) = 0
+                    FROM sold WHERE cardinality(sold.seat_ids) = 0 AND (SELECT count(*) FROM seats) = \(seatIDs.count)
                     RETURNING id
                 ), booked_seats AS (
                     INSERT INTO booking_seats (booking_id, showtime_id, seat_id, price_minor, expected_version)
@@ -93,7 +93,7 @@ public struct CheckoutService: Sendable {
                     SELECT booking.id, \(provider.name), \(opened.providerPaymentID), \(hold.total), \(hold.currency), \(opened.payURL)
                     FROM booking
                 )
-                SELECT sold.seat_ids AS sold FROM sold
+                SELECT sold.seat_ids AS sold, (SELECT count(*) FROM booking) AS booked FROM sold
                 """).first!
         } catch let error as PostgresError where error.code == .uniqueViolation {
             // A concurrent checkout of the same hold (or key) committed first: its booking is the answer.
@@ -108,6 +108,10 @@ public struct CheckoutService: Sendable {
                 .conflict, code: "seats_sold", message: "Some of these seats were sold meanwhile; hold others.",
                 details: ["seat_ids": .ints(sold)]
             )
+        }
+        guard try row.decode(Int.self, column: "booked") == 1 else {
+            // A held seat with no row for this showtime: nothing was written.
+            throw BoxOfficeError(.conflict, code: "seats_changed", message: "This showtime's seats changed; hold your seats again.")
         }
         // Cover paying: one extension beyond the person's own, which then cannot extend further.
         do {
