@@ -310,9 +310,11 @@ public struct ReportStore: Sendable {
 
     /// Runs a report query in a transaction of its own with JIT compilation off: these are
     /// costly enough for PostgreSQL to JIT-compile them, which takes longer than running them.
+    /// And planned for each run's values: the client prepares statements, and a generic plan
+    /// made for a report without filters would scan everything for one with them.
     func query(_ query: PostgresQuery) async throws -> PostgresRows {
         try await postgres.withTransaction { connection in
-            try await connection.query("SET LOCAL jit = off")
+            try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_custom_plan"))
             return try await connection.query(query)
         }
     }
