@@ -71,7 +71,7 @@ public struct CheckoutService: Sendable {
         do {
             // One statement, so one round trip and atomic without BEGIN/COMMIT: read each seat's
             // version, and write the booking, its seats (with those versions) and the payment
-            // only when none of the seats is sold.
+            // only when every seat has its row and none is sold.
             row = try await postgres.query("""
                 WITH seats AS (
                     SELECT seat_id, version, status FROM showtime_seats
