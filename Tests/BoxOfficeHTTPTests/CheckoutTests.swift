@@ -6,6 +6,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import PostgresClient
+import RedisClient
 import Testing
 
 /// Checkout, signed payment callbacks, bookings, cancellations and the door, end to end
@@ -327,6 +328,10 @@ import Testing
             #expect(try state.decode(String.self, column: "booking") == "pending")
             #expect(try state.decode(Int.self, column: "sold") == 0)
             #expect(try state.decode(Int.self, column: "events") == 0, "the event is not recorded, so the retry is not a replay")
+            // Had the session died after its COMMIT, the retry would be a replay that tells Redis
+            // nothing: so the sold cache is dropped, to be rebuilt from PostgreSQL.
+            let cached = try await app.dependencies.redis.send(RedisCommand<RedisReply>(["EXISTS", ShowtimeKeys(showtimeID: showtime.id).sold]))
+            #expect(cached.integer == 0)
 
             let retry = try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount, eventID: eventID)
             #expect(try retry.json()["outcome"] as? String == "confirmed")

@@ -197,13 +197,25 @@ public struct CheckoutService: Sendable {
     public func handleCallback(body: [UInt8], signatureHeader: String?) async throws -> CallbackOutcome {
         try signature.verify(signatureHeader, body: body)
         let event = try Self.decodeEvent(body)
-        let (outcome, effects) = try await postgres.withTransaction { tx -> (CallbackOutcome, Effects) in
-            guard let payment = try await lockPayment(for: event, in: tx) else {
-                return (try await unrecordedOutcome(of: event, in: tx), Effects())
+        var selling: Int?  // the showtime whose seats this transaction sells, once decided
+        let outcome: CallbackOutcome
+        let effects: Effects
+        do {
+            (outcome, effects) = try await postgres.withTransaction { tx -> (CallbackOutcome, Effects) in
+                guard let payment = try await lockPayment(for: event, in: tx) else {
+                    return (try await unrecordedOutcome(of: event, in: tx), Effects())
+                }
+                let settlement = try await decide(event, payment, in: tx)
+                if !settlement.seatsToSell.isEmpty { selling = payment.showtimeID }
+                let refundID = try await write(settlement, for: event, payment, in: tx)
+                return (settlement.outcome, settlement.effects(payment, event: event, refundID: refundID))
             }
-            let settlement = try await decide(event, payment, in: tx)
-            let refundID = try await write(settlement, for: event, payment, in: tx)
-            return (settlement.outcome, settlement.effects(payment, event: event, refundID: refundID))
+        } catch let error as PostgresError where error.code == .connectionLost {
+            // The session died; if that was after the COMMIT reached PostgreSQL, the sale stands
+            // and the provider's retry is a replay that tells Redis nothing: rebuild the sold
+            // cache from PostgreSQL rather than leave it without these seats.
+            if let selling { await holds.store.forgetSold(showtimeID: selling) }
+            throw error
         }
         await perform(effects)
         logger.info("payment callback", metadata: ["event": "\(event.eventID)", "outcome": "\(outcome.rawValue)"])
