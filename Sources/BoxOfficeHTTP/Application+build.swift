@@ -114,7 +114,8 @@ public func buildApplication(
         PendingBookingCloser(
             postgres: dependencies.postgres, holds: dependencies.holds,
             timeout: dependencies.settings.pendingBookingTimeout, logger: dependencies.logger
-        )
+        ),
+        RefundSweeper(checkout: dependencies.checkout, logger: dependencies.logger)
     )
     return app
 }

@@ -178,6 +178,29 @@ import Testing
         }
     }
 
+    @Test func aRefundRecordedButNeverRequestedIsRequestedOnceBySweeping() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let purchase = try await Self.checkOut(app, showtime, [showtime.rows[2][2]], as: user)
+            let mismatch = try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount + 1)
+            #expect(mismatch.problemCode == "amount_mismatch")
+            // As if the instance had stopped between the commit and the request, a while ago.
+            try await app.dependencies.postgres.query("""
+                UPDATE refunds SET requested_at = NULL, status = 'requested', created_at = now() - interval '10 minutes'
+                """)
+            let checkout = app.dependencies.checkout
+            #expect(try await checkout.requestUnrequestedRefunds(olderThan: .seconds(1200)) == 0, "younger than the age: left alone")
+            #expect(try await checkout.requestUnrequestedRefunds(olderThan: .seconds(60)) == 1)
+            #expect(try await checkout.requestUnrequestedRefunds(olderThan: .seconds(60)) == 0, "asked once")
+            let refund = try #require(try await app.dependencies.postgres.query(
+                "SELECT status, requested_at IS NOT NULL AS requested FROM refunds"
+            ).first)
+            #expect(try refund.decode(String.self, column: "status") == "succeeded")
+            #expect(try refund.decode(Bool.self, column: "requested"))
+        }
+    }
+
     @Test func aLatePaymentIsConfirmedWhileTheSeatsAreFreeAndRefundedOnceTheyAreTaken() async throws {
         try await TestApp.run { app in
             let showtime = try await app.makeShowtime()

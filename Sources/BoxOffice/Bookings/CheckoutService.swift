@@ -464,7 +464,8 @@ public struct CheckoutService: Sendable {
         for refund in refunds {
             do {
                 let accepted = try await provider.requestRefund(
-                    providerPaymentID: refund.providerPaymentID, amountMinor: refund.amountMinor, currency: refund.currency
+                    refundID: refund.refundID, providerPaymentID: refund.providerPaymentID,
+                    amountMinor: refund.amountMinor, currency: refund.currency
                 )
                 try await postgres.query("""
                     UPDATE refunds SET requested_at = now(), updated_at = now(),
@@ -472,10 +473,48 @@ public struct CheckoutService: Sendable {
                     WHERE id = \(refund.refundID)
                     """)
             } catch {
-                // Recorded as requested; it stays visible to staff until the provider confirms.
+                // Recorded, not requested: `requestUnrequestedRefunds` asks again later.
                 logger.warning("refund request failed", metadata: ["refund": "\(refund.refundID)", "error": "\(error)"])
             }
         }
+    }
+
+    /// Asks the provider for refunds recorded at least `age` ago and never requested: their
+    /// request failed, or the process stopped (or its session died) between commit and request.
+    /// Each is claimed first (`requested_at` set, `SKIP LOCKED`), so instances sweeping at
+    /// once ask once; a failed request gives the claim back. The number requested.
+    @discardableResult
+    public func requestUnrequestedRefunds(olderThan age: Duration, limit: Int = 100) async throws -> Int {
+        let claimed = try await postgres.query("""
+            UPDATE refunds r SET requested_at = now(), updated_at = now()
+            FROM payments p
+            WHERE p.id = r.payment_id AND r.id IN (
+                SELECT id FROM refunds
+                WHERE requested_at IS NULL AND status = 'requested' AND payment_id IS NOT NULL
+                  AND created_at < now() - make_interval(secs => \(age.timeInterval))
+                ORDER BY created_at LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            )
+            RETURNING r.id, p.provider_payment_id, r.amount_minor, r.currency
+            """)
+        var requested = 0
+        for row in claimed {
+            let refundID = try row.decode(UUID.self, column: "id")
+            do {
+                let accepted = try await provider.requestRefund(
+                    refundID: refundID, providerPaymentID: try row.decode(String.self, column: "provider_payment_id"),
+                    amountMinor: try row.decode(Int.self, column: "amount_minor"), currency: try row.decode(String.self, column: "currency")
+                )
+                if accepted {
+                    try await postgres.query("UPDATE refunds SET status = 'succeeded', updated_at = now() WHERE id = \(refundID)")
+                }
+                requested += 1
+            } catch {
+                logger.warning("refund request failed again", metadata: ["refund": "\(refundID)", "error": "\(error)"])
+                _ = try? await postgres.query("UPDATE refunds SET requested_at = NULL WHERE id = \(refundID)")
+            }
+        }
+        return requested
     }
 }
 

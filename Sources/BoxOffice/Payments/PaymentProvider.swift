@@ -17,8 +17,9 @@ public protocol PaymentProvider: Sendable {
     /// Stored with each payment and each callback event.
     var name: String { get }
     func openPayment(bookingID: UUID, amountMinor: Int, currency: String) async throws -> OpenedPayment
-    /// Asks the provider to pay `amountMinor` back; true when it accepted at once.
-    func requestRefund(providerPaymentID: String, amountMinor: Int, currency: String) async throws -> Bool
+    /// Asks the provider to pay `amountMinor` back; true when it accepted at once. `refundID`
+    /// is the provider's idempotency key: asking twice for one refund pays it once.
+    func requestRefund(refundID: UUID, providerPaymentID: String, amountMinor: Int, currency: String) async throws -> Bool
 }
 
 /// The built-in provider for development and tests: payments are paid by
@@ -38,7 +39,7 @@ public struct SandboxPaymentProvider: PaymentProvider {
         return OpenedPayment(providerPaymentID: id, payURL: "\(baseURL)/sandbox/payments/\(id)")
     }
 
-    public func requestRefund(providerPaymentID: String, amountMinor: Int, currency: String) async throws -> Bool {
+    public func requestRefund(refundID: UUID, providerPaymentID: String, amountMinor: Int, currency: String) async throws -> Bool {
         true
     }
 }
