@@ -21,14 +21,9 @@ public struct PendingBookingCloser: Service {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let closed = try await closeStale()
-                if closed > 0 { logger.info("closed unpaid bookings", metadata: ["count": "\(closed)"]) }
-            } catch {
-                logger.debug("closing unpaid bookings failed", metadata: ["error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        await periodically(every: interval, logger: logger, failure: "closing unpaid bookings failed") {
+            let closed = try await closeStale()
+            if closed > 0 { logger.info("closed unpaid bookings", metadata: ["count": "\(closed)"]) }
         }
     }
 

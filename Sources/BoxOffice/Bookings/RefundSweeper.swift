@@ -20,14 +20,9 @@ public struct RefundSweeper: Service {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            do {
-                let requested = try await checkout.requestUnrequestedRefunds(olderThan: age)
-                if requested > 0 { logger.info("requested refunds left unrequested", metadata: ["count": "\(requested)"]) }
-            } catch {
-                logger.debug("sweeping unrequested refunds failed", metadata: ["error": "\(error)"])
-            }
+        await periodically(every: interval, logger: logger, failure: "sweeping unrequested refunds failed") {
+            let requested = try await checkout.requestUnrequestedRefunds(olderThan: age)
+            if requested > 0 { logger.info("requested refunds left unrequested", metadata: ["count": "\(requested)"]) }
         }
     }
 }

@@ -20,15 +20,9 @@ public struct HoldExpiryWorker: Service {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let released = try await sweep()
-                if released > 0 { logger.debug("released expired holds", metadata: ["count": "\(released)"]) }
-            } catch {
-                // Redis may be down; the next sweep tries again.
-                logger.debug("hold expiry sweep failed", metadata: ["error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        await periodically(every: interval, logger: logger, failure: "hold expiry sweep failed") {
+            let released = try await sweep()
+            if released > 0 { logger.debug("released expired holds", metadata: ["count": "\(released)"]) }
         }
     }
 
