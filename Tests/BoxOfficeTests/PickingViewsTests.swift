@@ -10,32 +10,32 @@ import Testing
 
     @Test func withoutAFreshViewAPickAsksForARead() {
         let views = PickingViews(maxAge: .seconds(60))
-        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == .stale)
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == nil)
         views.refresh(showtimeID: 1, unavailable: [], readAt: .now - .seconds(61))
-        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == .stale)
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == nil)
         views.refresh(showtimeID: 1, unavailable: [], readAt: .now)
-        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == .block([4, 5]))
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == [4, 5])
     }
 
     @Test func concurrentPicksClaimDifferentBlocksUntilNoneIsLeft() {
         let views = PickingViews(maxAge: .seconds(60))
         views.refresh(showtimeID: 1, unavailable: [], readAt: .now)
         var claimed: [[Int]] = []
-        while case .block(let block) = views.claim(showtimeID: 1, count: 3, category: nil, with: picker) {
+        while let block = views.claim(showtimeID: 1, count: 3, category: nil, with: picker) {
             claimed.append(block)
         }
         #expect(claimed.count == 3)
         #expect(Set(claimed.joined()).count == 9, "no seat claimed twice")
-        #expect(views.claim(showtimeID: 1, count: 3, category: nil, with: picker) == .noBlock)
+        #expect(views.claim(showtimeID: 1, count: 3, category: nil, with: picker) == nil)
     }
 
     @Test func seatsTheHoldScriptFoundTakenLeaveTheView() {
         let views = PickingViews(maxAge: .seconds(60))
         views.refresh(showtimeID: 1, unavailable: [], readAt: .now)
         views.markTaken(showtimeID: 1, seatIDs: [4, 5])
-        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == .block([2, 3]))
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == [2, 3])
         // An older read does not replace a newer one.
         views.refresh(showtimeID: 1, unavailable: [], readAt: .now - .seconds(1))
-        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == .block([6, 7]))
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == [6, 7])
     }
 }

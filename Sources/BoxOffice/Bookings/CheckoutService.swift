@@ -463,20 +463,25 @@ public struct CheckoutService: Sendable {
     func requestRefunds(_ refunds: [RefundRequest]) async {
         for refund in refunds {
             do {
-                let accepted = try await provider.requestRefund(
-                    refundID: refund.refundID, providerPaymentID: refund.providerPaymentID,
-                    amountMinor: refund.amountMinor, currency: refund.currency
-                )
-                try await postgres.query("""
-                    UPDATE refunds SET requested_at = now(), updated_at = now(),
-                        status = CASE WHEN \(accepted) THEN 'succeeded' ELSE status END
-                    WHERE id = \(refund.refundID)
-                    """)
+                try await askProvider(for: refund)
             } catch {
                 // Recorded, not requested: `requestUnrequestedRefunds` asks again later.
                 logger.warning("refund request failed", metadata: ["refund": "\(refund.refundID)", "error": "\(error)"])
             }
         }
+    }
+
+    /// Asks the provider for a refund, then records that it was asked (and paid, if it says so).
+    private func askProvider(for refund: RefundRequest) async throws {
+        let accepted = try await provider.requestRefund(
+            refundID: refund.refundID, providerPaymentID: refund.providerPaymentID,
+            amountMinor: refund.amountMinor, currency: refund.currency
+        )
+        try await postgres.query("""
+            UPDATE refunds SET requested_at = coalesce(requested_at, now()), updated_at = now(),
+                status = CASE WHEN \(accepted) THEN 'succeeded' ELSE status END
+            WHERE id = \(refund.refundID)
+            """)
     }
 
     /// Asks the provider for refunds recorded at least `age` ago and never requested: their
@@ -499,19 +504,18 @@ public struct CheckoutService: Sendable {
             """)
         var requested = 0
         for row in claimed {
-            let refundID = try row.decode(UUID.self, column: "id")
+            let refund = RefundRequest(
+                refundID: try row.decode(UUID.self, column: "id"),
+                providerPaymentID: try row.decode(String.self, column: "provider_payment_id"),
+                amountMinor: try row.decode(Int.self, column: "amount_minor"),
+                currency: try row.decode(String.self, column: "currency")
+            )
             do {
-                let accepted = try await provider.requestRefund(
-                    refundID: refundID, providerPaymentID: try row.decode(String.self, column: "provider_payment_id"),
-                    amountMinor: try row.decode(Int.self, column: "amount_minor"), currency: try row.decode(String.self, column: "currency")
-                )
-                if accepted {
-                    try await postgres.query("UPDATE refunds SET status = 'succeeded', updated_at = now() WHERE id = \(refundID)")
-                }
+                try await askProvider(for: refund)
                 requested += 1
             } catch {
-                logger.warning("refund request failed again", metadata: ["refund": "\(refundID)", "error": "\(error)"])
-                _ = try? await postgres.query("UPDATE refunds SET requested_at = NULL WHERE id = \(refundID)")
+                logger.warning("refund request failed again", metadata: ["refund": "\(refund.refundID)", "error": "\(error)"])
+                _ = try? await postgres.query("UPDATE refunds SET requested_at = NULL WHERE id = \(refund.refundID)")
             }
         }
         return requested

@@ -112,7 +112,7 @@ public struct HoldService: Sendable {
         }
         for round in 0..<5 {
             let block: [Int]?
-            if ownRead == nil, case .block(let claimed) = pickingViews.claim(showtimeID: showtimeID, count: count, category: category, with: picker) {
+            if ownRead == nil, let claimed = pickingViews.claim(showtimeID: showtimeID, count: count, category: category, with: picker) {
                 block = claimed
             } else {
                 if ownRead == nil { ownRead = try await readSeats() }

@@ -13,14 +13,6 @@ final class PickingViews: Sendable {
         var unavailable: Set<Int>
     }
 
-    enum Claim: Equatable {
-        /// No view, or an older one than allowed: read the showtime's seats and `refresh`.
-        case stale
-        /// No block of that size is free in the view (its claims may be why: read the seats).
-        case noBlock
-        case block([Int])
-    }
-
     private let views = Mutex<[Int: View]>([:])
     private let maxAge: Duration
 
@@ -28,15 +20,17 @@ final class PickingViews: Sendable {
         self.maxAge = maxAge
     }
 
-    /// Picks the best block free in the view and marks it unavailable there.
-    func claim(showtimeID: Int, count: Int, category: String?, with picker: BestAvailable) -> Claim {
+    /// Picks the best block free in the view and marks it unavailable there; nil when the view
+    /// is missing, older than `maxAge`, or has no such block (its claims may be why): then read
+    /// the seats from Redis.
+    func claim(showtimeID: Int, count: Int, category: String?, with picker: BestAvailable) -> [Int]? {
         views.withLock { views in
-            guard let readAt = views[showtimeID]?.readAt, ContinuousClock.now - readAt <= maxAge else { return .stale }
+            guard let readAt = views[showtimeID]?.readAt, ContinuousClock.now - readAt <= maxAge else { return nil }
             // Read in place (no copy of the set): the closure runs before the view changes.
             guard let block = picker.pick(count: count, category: category, isFree: { !views[showtimeID]!.unavailable.contains($0) })
-            else { return .noBlock }
+            else { return nil }
             views[showtimeID]!.unavailable.formUnion(block)
-            return .block(block)
+            return block
         }
     }
 
