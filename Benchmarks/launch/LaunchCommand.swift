@@ -72,7 +72,7 @@ struct LaunchCommand: AsyncParsableCommand {
         print("setting up \(options.showtimes) showtimes × \(options.seats) seats and \(options.users) people…")
         let stage = try await buildStage(options: options, api: api, postgres: postgres)
         let shopper = Shopper(
-            api: api, signer: PaymentSignature(secret: options.paymentSecret), measurements: measurements, board: SaleBoard()
+            api: api, signer: PaymentSignature(secret: options.paymentSecret), measurements: measurements, board: SaleBoard(layouts: stage.layouts)
         )
         let watcher = Watcher(client: client, baseURL: options.url, measurements: measurements)
         let watching = Task {

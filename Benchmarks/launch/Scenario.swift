@@ -14,6 +14,9 @@ struct Stage: Sendable {
 
     var showtimes: [Showtime]
     var tokens: [String]
+    /// Each showtime's seats, decoded once here: people's devices each decode their own map,
+    /// but one generator decoding it for hundreds of them at the opening measured itself.
+    var layouts: [Int: ShowtimeSeats]
 }
 
 enum SetupError: Error, CustomStringConvertible {
@@ -73,7 +76,15 @@ func buildStage(options: LaunchOptions, api: API, postgres: PostgresPool) async 
         }
         showtimes.append(.init(id: id, capacity: rows * perRow))
     }
-    return Stage(showtimes: showtimes, tokens: userTokens)
+    var layouts: [Int: ShowtimeSeats] = [:]
+    for showtime in showtimes {
+        let map = try await api.call("setup", .GET, "/showtimes/\(showtime.id)/seats")
+        guard map.status == 200, let (layout, _) = ShowtimeSeats.decode(map.body) else {
+            throw SetupError.failed("reading the seat map answered \(map.status)")
+        }
+        layouts[showtime.id] = layout
+    }
+    return Stage(showtimes: showtimes, tokens: userTokens, layouts: layouts)
 }
 
 func rowLabel(_ index: Int) -> String {

@@ -22,12 +22,17 @@ enum PaymentPlan: CaseIterable {
 
 /// What the simulated people share: the seat maps they have seen, the payments due late.
 final class SaleBoard: Sendable {
+    let layouts: [Int: ShowtimeSeats]
     /// Per showtime: a person reads with `If-None-Match` and falls back to this on 304, as a
     /// polling client would.
     let maps = Mutex<[Int: SeatMapSnapshot]>([:])
     let latePayments = Mutex<[LatePayment]>([])
     /// The next person to start shopping.
     let nextPerson = Atomic<Int>(0)
+
+    init(layouts: [Int: ShowtimeSeats]) {
+        self.layouts = layouts
+    }
 }
 
 /// A payment to send after the holds lapsed.
@@ -103,15 +108,11 @@ struct Shopper: Sendable {
         }
         if reply.status == 304, let cached { return cached }
         guard reply.status == 200, let etag = reply.headers.first(name: "ETag") else { return nil }
-        let snapshot: SeatMapSnapshot
-        if let cached, let free = cached.layout.availability(in: reply.body) {
-            snapshot = SeatMapSnapshot(etag: etag, layout: cached.layout, free: free)
-        } else if let (layout, free) = ShowtimeSeats.decode(reply.body) {
-            snapshot = SeatMapSnapshot(etag: etag, layout: layout, free: free)
-        } else {
+        guard let layout = board.layouts[showtimeID], let free = layout.availability(in: reply.body) else {
             measurements.count("unreadable_seat_maps")
             return nil
         }
+        let snapshot = SeatMapSnapshot(etag: etag, layout: layout, free: free)
         board.maps.withLock { all in all[showtimeID] = snapshot }
         return snapshot
     }
