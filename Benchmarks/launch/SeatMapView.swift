@@ -76,6 +76,25 @@ final class ShowtimeSeats: Sendable {
         }
         return free.count == seats.count ? free : nil
     }
+
+    /// Each seat's availability in a `?view=statuses` answer (one letter per seat, in layout
+    /// order); nil when it does not have one letter per seat.
+    func availability(inStatuses body: ByteBuffer) -> [Bool]? {
+        let marker = Array(#""statuses":""#.utf8)
+        return body.withUnsafeReadableBytes { bytes -> [Bool]? in
+            guard let start = bytes.indices.first(where: { index in
+                index + marker.count <= bytes.count && marker.indices.allSatisfy { bytes[index + $0] == marker[$0] }
+            }) else { return nil }
+            var free: [Bool] = []
+            free.reserveCapacity(seats.count)
+            var index = start + marker.count
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                free.append(bytes[index] == UInt8(ascii: "a"))
+                index += 1
+            }
+            return free.count == seats.count ? free : nil
+        }
+    }
 }
 
 /// One seat map as a person last saw it.

@@ -102,13 +102,16 @@ struct Shopper: Sendable {
     private func seatMap(_ showtimeID: Int, token: String) async -> SeatMapSnapshot? {
         let cached = board.maps.withLock { $0[showtimeID] }
         let headers = cached.map { [("If-None-Match", $0.etag)] } ?? []
-        guard let reply = try? await api.call("GET /showtimes/{id}/seats", .GET, "/showtimes/\(showtimeID)/seats", headers: headers) else {
+        // The layout was read once; polls ask for the statuses only, as a polling client would.
+        guard let reply = try? await api.call(
+            "GET /showtimes/{id}/seats?view=statuses", .GET, "/showtimes/\(showtimeID)/seats?view=statuses", headers: headers
+        ) else {
             measurements.count("transport_errors")
             return nil
         }
         if reply.status == 304, let cached { return cached }
         guard reply.status == 200, let etag = reply.headers.first(name: "ETag") else { return nil }
-        guard let layout = board.layouts[showtimeID], let free = layout.availability(in: reply.body) else {
+        guard let layout = board.layouts[showtimeID], let free = layout.availability(inStatuses: reply.body) else {
             measurements.count("unreadable_seat_maps")
             return nil
         }

@@ -18,10 +18,12 @@ public struct HoldsController: Sendable {
     }
 
     public func addRoutes(to router: Router<AppRequestContext>) {
-        /// Every seat with its status; `ETag` is the availability version and a matching
-        /// `If-None-Match` is answered 304 from one Redis read.
+        /// Every seat with its status (`?view=statuses`: only the statuses, one letter per seat);
+        /// `ETag` is the availability version and a matching `If-None-Match` is answered 304
+        /// from one Redis read.
         router.get("/showtimes/:id/seats") { request, context in
             let showtimeID = try SchedulingQuery.id(context, "Showtime")
+            let view = try SeatMapView(query: request.uri.queryParameters["view"].map(String.init))
             let viewer = context.identity?.userID
             let clientVersion = Self.version(inIfNoneMatch: request.headers[values: .ifNoneMatch])
             if viewer == nil, let shared = renderer.shared(showtimeID: showtimeID, maxAge: holds.settings.seatMapMaxAge),
@@ -29,17 +31,20 @@ public struct HoldsController: Sendable {
                 if clientVersion == shared.version {
                     return Response(status: .notModified, headers: Self.cacheHeaders(version: shared.version))
                 }
-                return Self.jsonResponse(shared.body, version: shared.version)
+                return Self.jsonResponse(shared.bodies[view], version: shared.version)
             }
             if let clientVersion, await currentVersion(showtimeID) == clientVersion {
                 return Response(status: .notModified, headers: Self.cacheHeaders(version: clientVersion))
             }
-            guard viewer == nil else { return try await seatMapResponse(showtimeID: showtimeID, viewer: viewer) }
-            // Anonymous viewers asking at the same moment share one read and one rendering.
-            let (body, version) = try await renderer.coalescing(showtimeID: showtimeID) {
-                try await seatMapBody(showtimeID: showtimeID, viewer: nil)
+            guard viewer == nil else {
+                let (bodies, version) = try await seatMapBodies(showtimeID: showtimeID, viewer: viewer)
+                return Self.jsonResponse(bodies[view], version: version)
             }
-            return Self.jsonResponse(body, version: version)
+            // Anonymous viewers asking at the same moment share one read and one rendering.
+            let (bodies, version) = try await renderer.coalescing(showtimeID: showtimeID) {
+                try await seatMapBodies(showtimeID: showtimeID, viewer: nil)
+            }
+            return Self.jsonResponse(bodies[view], version: version)
         }
 
         /// Holds `seat_ids`, or the best `count` adjacent seats (optionally of one `category`),
@@ -105,7 +110,7 @@ public struct HoldsController: Sendable {
                         if case .map(let map) = try await holds.seatMap(showtimeID: showtimeID, viewer: viewer),
                            map.version != since {
                             current = map.version ?? -1
-                            try await writer.write(Self.event("snapshot", id: map.version, data: renderer.render(map, viewer: viewer)))
+                            try await writer.write(Self.event("snapshot", id: map.version, data: renderer.render(map, viewer: viewer).full))
                         }
                         // Ends at graceful shutdown, so that the server need not wait for streams.
                         for await event in events.cancelOnGracefulShutdown() {
@@ -143,18 +148,13 @@ public struct HoldsController: Sendable {
         return version
     }
 
-    private func seatMapResponse(showtimeID: Int, viewer: UUID?) async throws -> Response {
-        let (body, version) = try await seatMapBody(showtimeID: showtimeID, viewer: viewer)
-        return Self.jsonResponse(body, version: version)
-    }
-
-    private func seatMapBody(showtimeID: Int, viewer: UUID?) async throws -> (ByteBuffer, version: Int?) {
+    private func seatMapBodies(showtimeID: Int, viewer: UUID?) async throws -> (SeatMapBodies, version: Int?) {
         let cached = renderer.cached(showtimeID: showtimeID)
         var read = try await holds.seatMap(showtimeID: showtimeID, viewer: viewer, knownVersion: cached?.version)
         if case .unchanged(let version) = read {
             if let cached, cached.version == version {
                 renderer.confirm(showtimeID: showtimeID, version: version)
-                return (cached.body, version)
+                return (cached.bodies, version)
             }
             read = try await holds.seatMap(showtimeID: showtimeID, viewer: viewer)
         }
@@ -299,7 +299,7 @@ struct HoldBody: ResponseGenerator {
 final class SeatMapRenderer: Sendable {
     struct Rendered: Sendable {
         var version: Int
-        var body: ByteBuffer
+        var bodies: SeatMapBodies
         /// When Redis last said this version was current.
         var confirmedAt: ContinuousClock.Instant
     }
@@ -316,7 +316,7 @@ final class SeatMapRenderer: Sendable {
     private let pieces = Mutex<[Int: Pieces]>([:])
     private let rendered = Mutex<[Int: Rendered]>([:])
 
-    private let reads = Mutex<[Int: Task<(ByteBuffer, version: Int?), any Error>]>([:])
+    private let reads = Mutex<[Int: Task<(SeatMapBodies, version: Int?), any Error>]>([:])
 
     func cached(showtimeID: Int) -> Rendered? {
         rendered.withLock { $0[showtimeID] }
@@ -339,8 +339,8 @@ final class SeatMapRenderer: Sendable {
 
     /// Runs `read` once for every caller that asks for the same showtime while it runs.
     func coalescing(
-        showtimeID: Int, _ read: @escaping @Sendable () async throws -> (ByteBuffer, version: Int?)
-    ) async throws -> (ByteBuffer, version: Int?) {
+        showtimeID: Int, _ read: @escaping @Sendable () async throws -> (SeatMapBodies, version: Int?)
+    ) async throws -> (SeatMapBodies, version: Int?) {
         let task = reads.withLock { reads in
             if let running = reads[showtimeID] { return running }
             let task = Task {
@@ -353,29 +353,36 @@ final class SeatMapRenderer: Sendable {
         return try await task.value
     }
 
-    func render(_ map: SeatMap, viewer: UUID?) -> ByteBuffer {
+    func render(_ map: SeatMap, viewer: UUID?) -> SeatMapBodies {
         let layout = map.layout
         let parts = pieces(for: layout)
+        let state = "\"version\":\(map.version.map(String.init) ?? "null"),\"degraded\":\(map.isDegraded)"
         var text = parts.head
         text.reserveCapacity(parts.seats.reduce(parts.head.utf8.count + 64) { $0 + $1.utf8.count + 16 })
-        text += "\"version\":\(map.version.map(String.init) ?? "null"),\"degraded\":\(map.isDegraded),\"seats\":["
+        text += state + ",\"seats\":["
+        var letters = ""
+        letters.reserveCapacity(map.statuses.count)
         for (index, seat) in parts.seats.enumerated() {
             if index > 0 { text += "," }
             text += seat
             text += map.statuses[index].rawValue
             text += "\"}"
+            letters.unicodeScalars.append(SeatMapView.letter(map.statuses[index]))
         }
         text += "]}"
-        let body = ByteBuffer(string: text)
+        let bodies = SeatMapBodies(
+            full: ByteBuffer(string: text),
+            statuses: ByteBuffer(string: "{\"showtime_id\":\(layout.showtimeID),\(state),\"statuses\":\"\(letters)\"}")
+        )
         // Only a map with no seat of the viewer's own is right for everyone else too.
         if let version = map.version, !map.statuses.contains(.heldByYou) {
             rendered.withLock { all in
                 if (all[layout.showtimeID]?.version ?? Int.min) <= version {
-                    all[layout.showtimeID] = Rendered(version: version, body: body, confirmedAt: .now)
+                    all[layout.showtimeID] = Rendered(version: version, bodies: bodies, confirmedAt: .now)
                 }
             }
         }
-        return body
+        return bodies
     }
 
     private func pieces(for layout: ShowtimeLayout) -> Pieces {
@@ -401,5 +408,43 @@ final class SeatMapRenderer: Sendable {
         let made = Pieces(startsAt: layout.startsAt, seatCount: layout.seats.count, head: head, seats: seats)
         pieces.withLock { $0[layout.showtimeID] = made }
         return made
+    }
+}
+
+/// What a seat map request asks for: every seat with its place, category and price, or only
+/// the statuses, for clients that read the layout once and then poll (about 1 byte a seat
+/// instead of about 100).
+enum SeatMapView: Sendable {
+    case full, statuses
+
+    init(query: String?) throws(BoxOfficeError) {
+        switch query {
+        case nil, "", "full": self = .full
+        case "statuses": self = .statuses
+        default: throw .validation(field: "view", "must be full or statuses.")
+        }
+    }
+
+    /// The letter for a status in `statuses`: a(vailable), h(eld), y(ours), s(old).
+    static func letter(_ status: SeatMap.Status) -> Unicode.Scalar {
+        switch status {
+        case .available: "a"
+        case .held: "h"
+        case .heldByYou: "y"
+        case .sold: "s"
+        }
+    }
+}
+
+/// One seat map rendered both ways.
+struct SeatMapBodies: Sendable {
+    var full: ByteBuffer
+    var statuses: ByteBuffer
+
+    subscript(view: SeatMapView) -> ByteBuffer {
+        switch view {
+        case .full: full
+        case .statuses: statuses
+        }
     }
 }

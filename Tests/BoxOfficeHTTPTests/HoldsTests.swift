@@ -47,6 +47,49 @@ import Testing
         }
     }
 
+    @Test func theStatusesViewIsOneLetterPerSeatInTheFullMapsOrderAndSharesItsVersion() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let (alice, bob) = (try await app.makeUser(), try await app.makeUser())
+            let (mine, theirs) = (showtime.rows[0][2], showtime.rows[1][3])
+            #expect(try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: alice, json: Self.holdJSON([mine])).status == .created)
+            #expect(try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: bob, json: Self.holdJSON([theirs])).status == .created)
+
+            let full = try await app.request(.get, "/showtimes/\(showtime.id)/seats", as: alice)
+            let compact = try await app.request(.get, "/showtimes/\(showtime.id)/seats?view=statuses", as: alice)
+            #expect(compact.status == .ok && compact.headers[.eTag] == full.headers[.eTag])
+            let body = try compact.json()
+            let letters = try #require(body["statuses"] as? String)
+            let seats = try full.json()["seats"] as? [[String: Any]] ?? []
+            let expected = seats.map { seat -> Character in
+                switch seat["status"] as? String {
+                case "available": "a"
+                case "held": "h"
+                case "held_by_you": "y"
+                default: "s"
+                }
+            }
+            #expect(Array(letters) == expected && letters.count == showtime.allSeats.count)
+            #expect(letters.filter { $0 == "y" }.count == 1 && letters.filter { $0 == "h" }.count == 1)
+            #expect(body["showtime_id"] as? Int == showtime.id && body["seats"] == nil)
+            #expect(body["version"] as? Int != nil && body["degraded"] as? Bool == false)
+
+            // Anonymous viewers get the shared rendering's statuses: the other hold is `h`, none is `y`.
+            let anonymous = try await app.request(.get, "/showtimes/\(showtime.id)/seats?view=statuses")
+            let anonymousLetters = try #require(try anonymous.json()["statuses"] as? String)
+            #expect(anonymousLetters.filter { $0 == "h" }.count == 2 && !anonymousLetters.contains("y"))
+            let etag = try #require(compact.headers[.eTag])
+            let revalidated = try await app.request(
+                .get, "/showtimes/\(showtime.id)/seats?view=statuses", as: alice, headers: [.ifNoneMatch: etag]
+            )
+            #expect(revalidated.status == .notModified)
+
+            let wrong = try await app.request(.get, "/showtimes/\(showtime.id)/seats?view=compact")
+            #expect(wrong.status == .unprocessableContent)
+            #expect(try wrong.json()["code"] as? String == "validation_failed")
+        }
+    }
+
     @Test func theLayoutCacheNoticesACancellationAndNewPricesOnceItsEntryIsStale() async throws {
         try await TestApp.run { app in
             let showtime = try await app.makeShowtime()
