@@ -1,9 +1,11 @@
 -- Extends a live hold by its owner, a bounded number of times.
 -- KEYS: 1 hold hash, 2 expiry zset
--- ARGV: 1 hold id, 2 owner id, 3 extension ms, 4 most extensions, 5 seat key prefix
+-- ARGV: 1 hold id, 2 owner id, 3 extension ms, 4 most extensions, 5 seat key prefix,
+--       6 (optional) the booking a checkout made of this hold, recorded in the hold
 -- Returns {"extended", expires_at_ms, extensions_used} | {"gone"} | {"not_owner"} | {"limit"}
 local hold_key, expiry_key = KEYS[1], KEYS[2]
 local hold_id, owner, extension, most, seat_prefix = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local booking = ARGV[6]
 
 local hold = redis.call('HMGET', hold_key, 'owner', 'seats', 'expires_at', 'extensions')
 if not hold[1] then return {'gone'} end
@@ -24,6 +26,7 @@ for seat in string.gmatch(hold[2], '[^,]+') do
   redis.call('PEXPIREAT', seat_prefix .. seat, expires)
 end
 redis.call('HSET', hold_key, 'expires_at', expires, 'extensions', used + 1)
+if booking and booking ~= '' then redis.call('HSET', hold_key, 'booking', booking) end
 redis.call('PEXPIREAT', hold_key, expires + 60000)
 redis.call('ZADD', expiry_key, expires, hold_id)
 return {'extended', expires, used + 1}

@@ -109,6 +109,34 @@ import Testing
         }
     }
 
+    @Test func checkingOutAnUnpaidHoldAgainAnswersItsBookingWhetherOrNotRedisRecordedIt() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let hold = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: "{\"seat_ids\": [\(showtime.rows[0][4])]}")
+            let holdID = try #require(try hold.json()["id"] as? String)
+            let first = try await app.request(.post, "/holds/\(holdID)/checkout", as: user)
+            let bookingID = try #require(try first.json()["booking_id"] as? String)
+            // The hold records its booking: the second checkout looks it up before opening a payment.
+            let recorded = try await app.dependencies.redis.send(RedisCommand<RedisReply>(
+                ["HGET", ShowtimeKeys(showtimeID: showtime.id).hold(holdID), "booking"]
+            ))
+            #expect(recorded.string?.lowercased() == bookingID.lowercased())
+            let second = try await app.request(.post, "/holds/\(holdID)/checkout", as: user)
+            #expect(try second.json()["booking_id"] as? String == bookingID)
+            #expect(try second.json()["payment_id"] as? String == first.json()["payment_id"] as? String)
+            // Without that record (lost with Redis), the insert's unique violation finds it.
+            _ = try await app.dependencies.redis.send(RedisCommand<RedisReply>(["HDEL", ShowtimeKeys(showtimeID: showtime.id).hold(holdID), "booking"]))
+            let third = try await app.request(.post, "/holds/\(holdID)/checkout", as: user)
+            #expect(third.status == .created || third.status == .ok)
+            #expect(try third.json()["booking_id"] as? String == bookingID)
+            let bookings = try await app.dependencies.postgres.query("""
+                SELECT count(*) AS n FROM bookings WHERE hold_id = \(holdID)
+                """).first!.decode(Int.self, column: "n")
+            #expect(bookings == 1)
+        }
+    }
+
     @Test func aThousandConcurrentReplaysOfOneCallbackConfirmOnce() async throws {
         try await TestApp.run { app in
             let showtime = try await app.makeShowtime()

@@ -59,11 +59,23 @@ public struct CheckoutService: Sendable {
         if let idempotencyKey, !(1...200).contains(idempotencyKey.count) {
             throw BoxOfficeError.validation(field: "Idempotency-Key", "must be 1 to 200 characters.")
         }
-        if let existing = try await existingCheckout(owner: owner, holdID: holdID, idempotencyKey: idempotencyKey) {
+        let hold: SeatHold
+        do {
+            hold = try await holds.hold(id: holdID, for: owner)  // 404 for others, 410 once expired
+        } catch let error as BoxOfficeError where error.kind == .notFound || error.kind == .gone {
+            // A confirmed booking's hold leaves Redis, and a pending one's may lapse: an earlier
+            // checkout of it is still the answer.
+            if let existing = try await existingCheckout(owner: owner, holdID: holdID, idempotencyKey: idempotencyKey) {
+                return existing
+            }
+            throw error
+        }
+        // The first checkout of a hold, without a key, needs no lookup: its hold records no
+        // booking yet (a record lost with Redis ends in the unique violation below).
+        if hold.bookingID != nil || idempotencyKey != nil,
+           let existing = try await existingCheckout(owner: owner, holdID: holdID, idempotencyKey: idempotencyKey) {
             return existing
         }
-
-        let hold = try await holds.hold(id: holdID, for: owner)  // 404 for others, 410 once expired
         let bookingID = UUID()
         let opened = try await provider.openPayment(bookingID: bookingID, amountMinor: hold.total, currency: hold.currency)
         let seatIDs = hold.seats.map(\.id)
@@ -116,7 +128,8 @@ public struct CheckoutService: Sendable {
         // Cover paying: one extension beyond the person's own, which then cannot extend further.
         do {
             if case .extended(let expiresAt, _) = try await holds.store.extend(
-                showtimeID: hold.showtimeID, holdID: holdID, owner: owner, by: settings.paymentWindow, maximumExtensions: 1_000
+                showtimeID: hold.showtimeID, holdID: holdID, owner: owner, by: settings.paymentWindow, maximumExtensions: 1_000,
+                bookingID: bookingID
             ) {
                 try await holds.store.markActive(showtimeID: hold.showtimeID, until: expiresAt)
             }

@@ -20,6 +20,8 @@ public struct SeatHold: Sendable, Equatable {
     public var expiresAt: Date
     public var extensionsUsed: Int
     public var extensionsLeft: Int
+    /// The booking a checkout made of this hold, once one did.
+    public var bookingID: UUID? = nil
 
     public var total: Int { seats.reduce(0) { $0 + $1.price } }
 }
@@ -193,7 +195,7 @@ public struct HoldService: Sendable {
         return SeatHold(
             id: id, showtimeID: showtimeID, owner: owner, seats: record.seatIDs.compactMap(layout.seat),
             currency: layout.currency, expiresAt: record.expiresAt, extensionsUsed: record.extensionsUsed,
-            extensionsLeft: max(0, settings.maxHoldExtensions - record.extensionsUsed)
+            extensionsLeft: max(0, settings.maxHoldExtensions - record.extensionsUsed), bookingID: record.bookingID
         )
     }
 

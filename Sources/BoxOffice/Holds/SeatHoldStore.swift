@@ -150,19 +150,24 @@ public struct SeatHoldStore: Sendable {
         }
     }
 
-    /// Extends a live hold by `extensionTime`, at most `maximumExtensions` times.
+    /// Extends a live hold by `extensionTime`, at most `maximumExtensions` times; `bookingID`
+    /// records the booking a checkout made of it.
     public func extend(
         showtimeID: Int,
         holdID: String,
         owner: UUID,
         by extensionTime: Duration,
-        maximumExtensions: Int
+        maximumExtensions: Int,
+        bookingID: UUID? = nil
     ) async throws -> ExtendOutcome {
         let keys = ShowtimeKeys(showtimeID: showtimeID)
         let reply = try await redis.evaluate(
             scripts.extend,
             keys: [keys.hold(holdID), keys.expiry],
-            arguments: [holdID, owner.uuidString, String(extensionTime.milliseconds), String(maximumExtensions), keys.seatPrefix]
+            arguments: [
+                holdID, owner.uuidString, String(extensionTime.milliseconds), String(maximumExtensions), keys.seatPrefix,
+                bookingID?.uuidString ?? "",
+            ]
         )
         let parts = try Self.parts(reply)
         switch parts.first?.string {
@@ -248,20 +253,23 @@ public struct SeatHoldStore: Sendable {
         public var seatIDs: [Int]
         public var expiresAt: Date
         public var extensionsUsed: Int
+        /// The booking a checkout made of this hold, once one did.
+        public var bookingID: UUID?
     }
 
     /// The hold's record, or nil when there is none (never was, released, confirmed, or long expired).
     public func record(showtimeID: Int, holdID: String) async throws -> HoldRecord? {
         let reply = try await redis.send(RedisCommand<RedisReply>(
-            ["HMGET", ShowtimeKeys(showtimeID: showtimeID).hold(holdID), "owner", "seats", "expires_at", "extensions"]
+            ["HMGET", ShowtimeKeys(showtimeID: showtimeID).hold(holdID), "owner", "seats", "expires_at", "extensions", "booking"]
         ))
-        guard let fields = reply.array, fields.count == 4, let owner = fields[0].string.flatMap(UUID.init(uuidString:)),
+        guard let fields = reply.array, fields.count == 5, let owner = fields[0].string.flatMap(UUID.init(uuidString:)),
               let expires = fields[2].integer else { return nil }
         return HoldRecord(
             owner: owner,
             seatIDs: (fields[1].string ?? "").split(separator: ",").compactMap { Int($0) },
             expiresAt: Self.date(milliseconds: expires),
-            extensionsUsed: fields[3].integer ?? 0
+            extensionsUsed: fields[3].integer ?? 0,
+            bookingID: fields[4].string.flatMap(UUID.init(uuidString:))
         )
     }
 
