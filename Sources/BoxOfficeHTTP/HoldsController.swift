@@ -84,6 +84,13 @@ public struct HoldsController: Sendable {
             let showtimeID = try SchedulingQuery.id(context, "Showtime")
             let viewer = context.identity?.userID
             _ = try await holds.layouts.layout(for: showtimeID)  // 404 before the stream starts
+            // Without the Redis subscription a stream would miss deltas and never say so.
+            guard broadcaster.isSubscribed else {
+                throw BoxOfficeError(
+                    .unavailable(service: "redis", retryAfterSeconds: 1), code: "live_unavailable",
+                    message: "The live stream is unavailable for a moment; poll the seat map meanwhile and reconnect shortly."
+                )
+            }
             let since = (request.headers[HTTPField.Name("Last-Event-ID")!] ?? request.uri.queryParameters["since"].map(String.init))
                 .flatMap { Int($0) }
             let holds = self.holds

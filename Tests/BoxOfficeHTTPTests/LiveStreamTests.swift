@@ -111,6 +111,27 @@ import Testing
         }
     }
 
+    @Test func withoutTheRedisSubscriptionTheStreamIsRefusedRatherThanSilentlyMissingDeltas() async throws {
+        try await TestServices.withDatabase { configuration in
+            try await TestServices.withDependencies(postgres: configuration) { dependencies in
+                var unsubscribed = dependencies
+                // Never run: like an instance whose subscription is down.
+                unsubscribed.broadcaster = AvailabilityBroadcaster(redis: dependencies.redis, logger: Logger(label: "test"))
+                let app = Application(router: buildRouter(unsubscribed, settings: TestServices.serverSettings))
+                try await app.test(.router) { client in
+                    let showtime = try await TestApp(client: client, dependencies: dependencies).makeShowtime()
+                    let response = try await client.execute(uri: "/showtimes/\(showtime.id)/live", method: .get)
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.retryAfter] == "1")
+                    #expect(try response.json()["code"] as? String == "live_unavailable")
+                    // Unknown showtimes are still 404, and the seat map still answers.
+                    #expect(try await client.execute(uri: "/showtimes/999999/live", method: .get).status == .notFound)
+                    #expect(try await client.execute(uri: "/showtimes/\(showtime.id)/seats", method: .get).status == .ok)
+                }
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func aClientThatReconnectsWithTheCurrentVersionGetsNoSecondSnapshot() async throws {
         try await TestApp.run(.live) { app in

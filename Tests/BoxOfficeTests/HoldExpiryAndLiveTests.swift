@@ -61,6 +61,28 @@ import Testing
         }
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func clientsThatJoinedWithoutASubscriptionAreDroppedWhenItComesUp() async throws {
+        try await SeatHoldStoreTests.withStore { store, redis, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let broadcaster = AvailabilityBroadcaster(redis: redis, logger: Logger(label: "test"))
+            let next = try await broadcaster.withDeltas(showtimeID: showtime) { deltas in
+                // A hold while nobody listens: this client never hears it, so it must not stay.
+                _ = try await SeatHoldStoreTests.hold(store, showtime, [1])
+                return try await withThrowingTaskGroup(of: [AvailabilityDelta]?.self) { group in
+                    group.addTask { try await broadcaster.run(); return nil }
+                    while !broadcaster.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
+                    _ = try await SeatHoldStoreTests.hold(store, showtime, [2])
+                    var iterator = deltas.makeAsyncIterator()
+                    let next = await iterator.next()  // the second hold's delta, had the client stayed
+                    group.cancelAll()
+                    return next
+                }
+            }
+            #expect(next == nil, "the stream ended when the subscription came up")
+        }
+    }
+
     @Test func deltasThatArriveWhileAClientIsBusyComeAsOneBatchInOrder() async throws {
         try await SeatHoldStoreTests.withStore { store, redis, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])

@@ -13,9 +13,9 @@ import Synchronization
 /// did. A quiet showtime's delta waits at most one frame.
 ///
 /// A client that reads too slowly is dropped (its stream ends) rather than buffered without
-/// bound; so are all clients when the Redis subscription breaks, since they may have missed
-/// deltas. Either way a client reconnects with its last version and gets what it missed or a
-/// fresh snapshot.
+/// bound; so are all clients when the Redis subscription breaks or comes up, since they may
+/// have missed deltas. Either way a client reconnects with its last version and gets what it
+/// missed or a fresh snapshot. While there is no subscription the live route refuses (503).
 public final class AvailabilityBroadcaster: Service, Sendable {
     public static let pattern = "bo:{st:*}:events"
 
@@ -102,6 +102,9 @@ public final class AvailabilityBroadcaster: Service, Sendable {
             do {
                 try await redis.withSubscription(patterns: [Self.pattern]) { messages in
                     subscribed.store(true, ordering: .relaxed)
+                    // Clients that joined while there was no subscription missed what happened
+                    // meanwhile: they reconnect and get it (or a fresh snapshot).
+                    dropEveryone()
                     backoff = .milliseconds(50)
                     for try await message in messages.cancelOnGracefulShutdown() {
                         deliver(message)
