@@ -1,5 +1,6 @@
 import BoxOffice
 import Foundation
+import HTTPTypes
 public import Hummingbird
 import Logging
 import NIOCore
@@ -8,8 +9,10 @@ import NIOCore
 public struct AccountsController: Sendable {
     let service: AccountService
     let tokens: AccessTokens
+    let clientAddresses: ClientAddressResolver
 
-    public init(dependencies: AppDependencies) {
+    public init(dependencies: AppDependencies, clientAddresses: ClientAddressResolver = ClientAddressResolver()) {
+        self.clientAddresses = clientAddresses
         self.service = AccountService(
             postgres: dependencies.postgres,
             redis: dependencies.redis,
@@ -84,7 +87,7 @@ public struct AccountsController: Sendable {
         router.post("/auth/login") { request, context in
             let body = try await request.decodeJSON(as: LogInRequest.self, context: context)
             let session = try await service.logIn(
-                email: body.email, password: body.password, clientAddress: clientAddress(of: context)
+                email: body.email, password: body.password, clientAddress: clientAddress(of: request, context)
             )
             return try await sessionResponse(session)
         }
@@ -137,10 +140,15 @@ public struct AccountsController: Sendable {
         )
     }
 
-    /// The peer's IP address; per-address throttling is skipped without one.
-    private func clientAddress(of context: AppRequestContext) -> String? {
-        context.remoteAddress?.ipAddress
+    /// The client's IP address (behind a trusted proxy, from `X-Forwarded-For`); per-address
+    /// throttling is skipped without one.
+    private func clientAddress(of request: Request, _ context: AppRequestContext) -> String? {
+        clientAddresses.clientAddress(
+            peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[values: Self.forwardedFor]
+        )
     }
+
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 }
 
 /// `?q=&role=&limit=&offset=` of the user list.

@@ -52,12 +52,18 @@ public struct ServerSettings: Sendable {
     public var openAPIPath: String
     /// The web client's folder, served at `/` for paths no route answers.
     public var publicDirectory: String
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for login throttling).
+    public var trustedProxies: [IPAddressRange]
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, openAPIPath: String = "openapi.yaml", publicDirectory: String = "public") {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, openAPIPath: String = "openapi.yaml", publicDirectory: String = "public",
+        trustedProxies: [IPAddressRange] = []
+    ) {
         self.host = host
         self.port = port
         self.openAPIPath = openAPIPath
         self.publicDirectory = publicDirectory
+        self.trustedProxies = trustedProxies
     }
 }
 
@@ -82,7 +88,8 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
     MetricsController(registry: dependencies.metrics).addRoutes(to: router)
     OpenAPIController(path: settings.openAPIPath).addRoutes(to: router)
     // Feature controllers: one line each.
-    AccountsController(dependencies: dependencies).addRoutes(to: router)
+    AccountsController(dependencies: dependencies, clientAddresses: ClientAddressResolver(trustedProxies: settings.trustedProxies))
+        .addRoutes(to: router)
     CatalogueController(dependencies).addRoutes(to: router)
     HoldsController(holds: dependencies.holds, broadcaster: dependencies.broadcaster).addRoutes(to: router)
     BookingsController(

@@ -48,11 +48,20 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
+        var trustedProxies: [IPAddressRange] = []
+        if let list = requiredSetting(nil, "BOXOFFICE_TRUSTED_PROXIES") {
+            switch ClientAddressResolver.parse(list) {
+            case .success(let ranges): trustedProxies = ranges
+            case .failure(let invalid):
+                throw StartupError("BOXOFFICE_TRUSTED_PROXIES: '\(invalid.entry)' is not an IP address or CIDR block (e.g. 10.0.0.0/8,::1)")
+            }
+        }
         let settings = ServerSettings(
             host: requiredSetting(host, "BOXOFFICE_HOST") ?? "127.0.0.1",
             port: try positive(requiredSetting(port.map(String.init), "BOXOFFICE_PORT"), name: "BOXOFFICE_PORT", default: 8080, range: 1...65535),
             openAPIPath: requiredSetting(nil, "BOXOFFICE_OPENAPI_PATH") ?? "openapi.yaml",
-            publicDirectory: requiredSetting(publicDirectory, "BOXOFFICE_PUBLIC_DIR") ?? "public"
+            publicDirectory: requiredSetting(publicDirectory, "BOXOFFICE_PUBLIC_DIR") ?? "public",
+            trustedProxies: trustedProxies
         )
         guard let secret = requiredSetting(jwtSecret, "BOXOFFICE_JWT_SECRET") else {
             throw StartupError("BOXOFFICE_JWT_SECRET is not set: give at least 32 random bytes, e.g. export BOXOFFICE_JWT_SECRET=$(openssl rand -hex 32)")

@@ -463,6 +463,33 @@ import Testing
         }
     }
 
+    /// Behind a trusted proxy (here the test's own 127.0.0.1), failures count against the
+    /// address the proxy names in `X-Forwarded-For` (the one on its left is the client's own
+    /// claim, and ignored).
+    @Test func behindATrustedProxyAFailedLoginCountsAgainstTheForwardedAddress() async throws {
+        try await TestServices.withDatabase { configuration in
+            try await TestServices.withDependencies(postgres: configuration) { dependencies in
+                let settings = ServerSettings(
+                    host: "127.0.0.1", port: 0, openAPIPath: TestServices.serverSettings.openAPIPath,
+                    trustedProxies: [try #require(IPAddressRange("127.0.0.1"))]
+                )
+                let app = buildApplication(dependencies, settings: settings, logger: Logger(label: "test"))
+                let client = "2001:db8::\(String(UInt16.random(in: 1...UInt16.max), radix: 16))"
+                let clientKey = "bo:login-fail:addr:" + client
+                try await app.test(.live) { http in
+                    let response = try await http.execute(
+                        uri: "/auth/login", method: .post,
+                        headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: "198.51.100.1, \(client)"],
+                        body: ByteBuffer(string: #"{"email": "\#(freshEmail())", "password": "wrong-password"}"#)
+                    )
+                    #expect(response.status == .unauthorized)
+                    #expect(try await dependencies.redis.send(.get(clientKey)).flatMap { Int($0) } == 1)
+                    _ = try? await dependencies.redis.send(.del([clientKey]))
+                }
+            }
+        }
+    }
+
     /// The router test client has no peer address, so the per-address counter is proven on
     /// the service with an address from a documentation range no real client has.
     @Test func repeatedFailuresFromOneClientAddressAre429AcrossEmails() async throws {
