@@ -96,9 +96,29 @@ enum TestServices {
     }
 
     /// Creates a database of its own (migrated: a clone of the template), runs `body` with its
-    /// configuration, drops it.
+    /// configuration, drops it. At most `databasesAtOnce` tests hold one at a time.
     static func withDatabase<R: Sendable>(
         migrated: Bool = true,
+        _ body: (PostgresConfiguration) async throws -> R
+    ) async throws -> R {
+        await databaseSlots.acquire()
+        do {
+            let result = try await withOwnDatabase(migrated: migrated, body)
+            await databaseSlots.release()
+            return result
+        } catch {
+            await databaseSlots.release()
+            throw error
+        }
+    }
+
+    /// Every test of the target starts at once; each database costs up to about ten
+    /// connections (its admin, one or two apps' pools), and the test server allows 200.
+    static let databasesAtOnce = 16
+    private static let databaseSlots = Slots(databasesAtOnce)
+
+    private static func withOwnDatabase<R: Sendable>(
+        migrated: Bool,
         _ body: (PostgresConfiguration) async throws -> R
     ) async throws -> R {
         let server = try serverConfiguration()
@@ -252,5 +272,27 @@ extension TestResponse {
     /// The `code` of a problem+json body.
     var problemCode: String? {
         (try? json())?["code"] as? String
+    }
+}
+
+/// A counting semaphore for tasks: `acquire` waits while every slot is taken.
+actor Slots {
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(_ count: Int) {
+        free = count
+    }
+
+    func acquire() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
     }
 }
