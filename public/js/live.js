@@ -1,10 +1,12 @@
 // Keeps a showtime's seat statuses current. The server-sent stream is the fast path; while
-// it is down the seat map is polled with If-None-Match (a 304 costs the server one Redis
-// read), and polling stops as soon as the stream is back.
+// it is down the seat map's statuses are polled with If-None-Match (a 304 costs the server one
+// Redis read; a 200 of `?view=statuses` is one letter a seat), and polling stops as soon as
+// the stream is back.
 
 import { api } from './api.js';
 
 const POLL_EVERY_MS = 2000;
+const STATUS_OF_LETTER = { a: 'available', h: 'held', y: 'held_by_you', s: 'sold' };
 const REOPEN_AFTER_MS = [1000, 2000, 5000, 10000, 20000];
 
 export class SeatFeed {
@@ -12,9 +14,12 @@ export class SeatFeed {
    * onMap(seatMap): a whole seat map (stream snapshot or polled map).
    * onDelta({version, seats:[{id,status}]}): changes, in order, never older than what was seen.
    * onMode('live' | 'polling' | 'connecting'): for the status indicator.
+   * seatIds: the seat ids in the order of the full map's `seats`; polls then read only the
+   * statuses (`?view=statuses`, the same order) and hand them on as a map of {id, status}.
    */
-  constructor(showtimeId, { onMap, onDelta, onMode }) {
+  constructor(showtimeId, { onMap, onDelta, onMode, seatIds = null }) {
     this.showtimeId = showtimeId;
+    this.seatIds = seatIds;
     this.handlers = { onMap, onDelta, onMode };
     this.version = null;
     this.source = null;
@@ -95,15 +100,28 @@ export class SeatFeed {
       if (!polling()) return;
       try {
         const headers = this.version === null ? {} : { 'If-None-Match': `"${this.version}"` };
-        const response = await api('GET', `/showtimes/${this.showtimeId}/seats`, { headers });
-        if (response.status === 200 && response.data && polling()) {
-          this.version = response.data.version ?? null;
-          this.handlers.onMap(response.data);
+        const view = this.seatIds ? '?view=statuses' : '';
+        const response = await api('GET', `/showtimes/${this.showtimeId}/seats${view}`, { headers });
+        const map = response.status === 200 && response.data ? this.expand(response.data) : null;
+        if (map && polling()) {
+          this.version = map.version ?? null;
+          this.handlers.onMap(map);
         }
       } catch { /* offline: try again at the next tick */ }
       if (polling()) this.pollTimer = setTimeout(poll, POLL_EVERY_MS);
     };
     this.pollTimer = setTimeout(poll, 0);
+  }
+
+  /** A statuses-only answer as a map of {id, status}; a full map as it is; null if unreadable. */
+  expand(data) {
+    if (typeof data.statuses !== 'string') return data;
+    if (!this.seatIds || data.statuses.length !== this.seatIds.length) {
+      this.seatIds = null; // the layout differs from the page's: poll whole maps from now on
+      return null;
+    }
+    const seats = this.seatIds.map((id, index) => ({ id, status: STATUS_OF_LETTER[data.statuses[index]] ?? 'sold' }));
+    return { version: data.version, degraded: data.degraded, seats };
   }
 
   stopPolling() {

@@ -95,6 +95,7 @@ export async function showShowtime(main, showtimeId) {
   }
 
   const feed = new SeatFeed(showtime.id, {
+    seatIds: map.seats.map((seat) => seat.id),
     onMap: (fresh) => {
       degradedNote.hidden = !fresh.degraded;
       applyStatuses(fresh.seats);
