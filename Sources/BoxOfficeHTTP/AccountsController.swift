@@ -140,12 +140,12 @@ public struct AccountsController: Sendable {
         )
     }
 
-    /// The client's IP address (behind a trusted proxy, from `X-Forwarded-For`); per-address
-    /// throttling is skipped without one.
+    /// The client's IP address (behind a trusted proxy, from `X-Forwarded-For`), as the
+    /// throttle counts it (IPv6 by /64); per-address throttling is skipped without one.
     private func clientAddress(of request: Request, _ context: AppRequestContext) -> String? {
         clientAddresses.clientAddress(
             peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[values: Self.forwardedFor]
-        )
+        ).map(ClientAddressResolver.limitKey)
     }
 
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!

@@ -17,8 +17,8 @@ public struct BookingsController: Sendable {
     }
 
     public func addRoutes(to router: Router<AppRequestContext>) {
-        /// Turns the caller's live hold into a pending booking and opens its payment: 201, or
-        /// 200 with the same booking when the hold (or `Idempotency-Key`) was checked out before.
+        /// Turns the caller's live hold into a pending booking and opens its payment: 201, with
+        /// the same booking again when the hold (or `Idempotency-Key`) was checked out before.
         router.post("/holds/:id/checkout") { request, context in
             let identity = try context.requireUser()
             let holdID = context.parameters.get("id") ?? ""

@@ -99,6 +99,14 @@ public struct ClientAddressResolver: Sendable {
         return IPAddressRange.text(nearest)
     }
 
+    /// The unit per-client limits count: an IPv4 address, or an IPv6 address's /64 (one
+    /// customer's network: a client that holds a /64 could otherwise take a fresh address for
+    /// every try).
+    public static func limitKey(_ address: String) -> String {
+        guard let bytes = IPAddressRange.address(address), bytes.count == 16 else { return address }
+        return IPAddressRange.text(Array(bytes[0..<8]) + Array(repeating: 0, count: 8)) + "/64"
+    }
+
     private func isTrusted(_ address: [UInt8]) -> Bool {
         trustedProxies.contains { $0.contains(address) }
     }

@@ -474,8 +474,9 @@ import Testing
                     trustedProxies: [try #require(IPAddressRange("127.0.0.1"))]
                 )
                 let app = buildApplication(dependencies, settings: settings, logger: Logger(label: "test"))
-                let client = "2001:db8::\(String(UInt16.random(in: 1...UInt16.max), radix: 16))"
-                let clientKey = "bo:login-fail:addr:" + client
+                let network = "2001:db8:\(String(UInt16.random(in: 1...UInt16.max), radix: 16))"
+                let client = network + ":7::1"
+                let clientKey = "bo:login-fail:addr:" + network + ":7::/64"  // IPv6 counts by /64
                 try await app.test(.live) { http in
                     let response = try await http.execute(
                         uri: "/auth/login", method: .post,

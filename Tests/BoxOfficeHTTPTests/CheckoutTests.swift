@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import PostgresClient
 import RedisClient
+import Synchronization
 import Testing
 
 /// Checkout, signed payment callbacks, bookings, cancellations and the door, end to end
@@ -134,6 +135,58 @@ import Testing
                 SELECT count(*) AS n FROM bookings WHERE hold_id = \(holdID)
                 """).first!.decode(Int.self, column: "n")
             #expect(bookings == 1)
+        }
+    }
+
+    @Test func aRepeatedCheckoutOpensItsPaymentOnceAndOneWhoseRecordRedisLostOpensTheSamePayment() async throws {
+        try await TestApp.run { app in
+            let provider = CountingProvider()
+            let dependencies = app.dependencies
+            let checkout = CheckoutService(
+                postgres: dependencies.postgres, holds: dependencies.holds, provider: provider,
+                settings: dependencies.settings, logger: Logger(label: "test.checkout")
+            )
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let hold = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: "{\"seat_ids\": [\(showtime.rows[2][5])]}")
+            let holdID = try #require(try hold.json()["id"] as? String)
+
+            let first = try await checkout.checkout(holdID: holdID, owner: user.id, idempotencyKey: nil)
+            let second = try await checkout.checkout(holdID: holdID, owner: user.id, idempotencyKey: nil)
+            #expect(second == first && provider.opened == [first.bookingID], "the hold's record answered; nothing was opened")
+
+            _ = try await dependencies.redis.send(RedisCommand<RedisReply>(["HDEL", ShowtimeKeys(showtimeID: showtime.id).hold(holdID), "booking"]))
+            let third = try await checkout.checkout(holdID: holdID, owner: user.id, idempotencyKey: nil)
+            // Opened again, under the same booking id: a provider answers that with the same payment.
+            #expect(third == first && provider.opened == [first.bookingID, first.bookingID])
+        }
+    }
+
+    @Test func anExpiredHoldWithoutABookingIsRefusedAndALapsedOneWithABookingAnswersIt() async throws {
+        try await TestApp.run(configure: { $0.holdTTL = .seconds(1); $0.paymentWindow = .seconds(1) }) { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            func hold(_ seat: Int) async throws -> String {
+                let hold = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: "{\"seat_ids\": [\(seat)]}")
+                return try #require(try hold.json()["id"] as? String)
+            }
+            let unpaid = try await hold(showtime.rows[0][0])
+            let paying = try await hold(showtime.rows[0][2])
+            let booked = try await app.request(.post, "/holds/\(paying)/checkout", as: user)
+            #expect(booked.status == .created)
+            try await Task.sleep(for: .milliseconds(2_300))  // both lapse: 1 s, and 1 + 1 s for the one paying
+
+            let expired = try await app.request(.post, "/holds/\(unpaid)/checkout", as: user)
+            // 410 until the expiry worker swept the hold (every 250 ms), then like any unknown hold.
+            #expect([.gone, .notFound].contains(expired.status), "\(expired.status)")
+            #expect(["hold_expired", "hold_not_found"].contains(expired.problemCode ?? ""))
+            let unpaidBookings = try await app.dependencies.postgres.query("""
+                SELECT count(*) AS n FROM bookings WHERE hold_id = \(unpaid)
+                """).first!.decode(Int.self, column: "n")
+            #expect(unpaidBookings == 0)
+            let again = try await app.request(.post, "/holds/\(paying)/checkout", as: user)
+            #expect(again.status == .created)
+            #expect(try again.json()["booking_id"] as? String == booked.json()["booking_id"] as? String)
         }
     }
 
@@ -398,5 +451,23 @@ import Testing
             let paid = try await app.request(.post, "/sandbox/payments/\(purchase.paymentID)", json: "{\"outcome\": \"succeed\"}")
             #expect(try paid.json()["outcome"] as? String == "confirmed")
         }
+    }
+}
+
+/// Opens payments as the sandbox does, and remembers for which bookings.
+final class CountingProvider: PaymentProvider {
+    let name = "sandbox"
+    private let sandbox = SandboxPaymentProvider()
+    private let bookings = Mutex<[UUID]>([])
+
+    var opened: [UUID] { bookings.withLock { $0 } }
+
+    func openPayment(bookingID: UUID, amountMinor: Int, currency: String) async throws -> OpenedPayment {
+        bookings.withLock { $0.append(bookingID) }
+        return try await sandbox.openPayment(bookingID: bookingID, amountMinor: amountMinor, currency: currency)
+    }
+
+    func requestRefund(refundID: UUID, providerPaymentID: String, amountMinor: Int, currency: String) async throws -> Bool {
+        true
     }
 }

@@ -46,4 +46,11 @@ import Testing
         // An untrusted peer's header is ignored.
         #expect(resolver.clientAddress(peer: "192.0.2.99", forwardedFor: ["203.0.113.9"]) == "192.0.2.99")
     }
+
+    @Test func limitsCountAnIPv4AddressOrAnIPv6Slash64() {
+        #expect(ClientAddressResolver.limitKey("192.0.2.7") == "192.0.2.7")
+        #expect(ClientAddressResolver.limitKey("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64")
+        #expect(ClientAddressResolver.limitKey("2001:db8:1:2::1") == ClientAddressResolver.limitKey("2001:db8:1:2:ffff::9"))
+        #expect(ClientAddressResolver.limitKey("2001:db8:1:3::1") != ClientAddressResolver.limitKey("2001:db8:1:2::1"))
+    }
 }

@@ -1,3 +1,4 @@
+import Crypto
 public import Foundation
 public import Logging
 public import PostgresClient
@@ -69,14 +70,22 @@ public struct CheckoutService: Sendable {
                 return existing
             }
             throw error
+        } catch let error as RedisError {
+            // Without Redis no hold can be checked out, but a repeat of one that was still has its answer.
+            if let existing = try await existingCheckout(owner: owner, holdID: holdID, idempotencyKey: idempotencyKey) {
+                return existing
+            }
+            throw error
         }
         // The first checkout of a hold, without a key, needs no lookup: its hold records no
-        // booking yet (a record lost with Redis ends in the unique violation below).
+        // booking yet. A repeat that finds no record (it came before the record was written, or
+        // Redis lost it) opens the payment of the same booking id, which the provider answers
+        // with the same payment, and then meets the unique hold id below.
         if hold.bookingID != nil || idempotencyKey != nil,
            let existing = try await existingCheckout(owner: owner, holdID: holdID, idempotencyKey: idempotencyKey) {
             return existing
         }
-        let bookingID = UUID()
+        let bookingID = Self.bookingID(forHold: holdID)
         let opened = try await provider.openPayment(bookingID: bookingID, amountMinor: hold.total, currency: hold.currency)
         let seatIDs = hold.seats.map(\.id)
         let row: PostgresRow
@@ -141,6 +150,19 @@ public struct CheckoutService: Sendable {
             bookingID: bookingID, status: "pending", amountMinor: hold.total, currency: hold.currency,
             paymentID: opened.providerPaymentID, payURL: opened.payURL
         )
+    }
+
+    /// A hold has at most one booking (`bookings.hold_id` is unique), so its id is derived from
+    /// the hold's: every checkout of one hold opens its payment under the same booking id, the
+    /// provider's idempotency key.
+    static func bookingID(forHold holdID: String) -> UUID {
+        var bytes = Array(SHA256.hash(data: Data(("boxoffice-booking:" + holdID).utf8)).prefix(16))
+        bytes[6] = (bytes[6] & 0x0F) | 0x50  // version 5 (name-based, here with SHA-256)
+        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
+        return UUID(uuid: (
+            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+        ))
     }
 
     /// The booking an earlier checkout of this hold, or with this idempotency key, made (one

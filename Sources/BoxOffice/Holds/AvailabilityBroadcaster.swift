@@ -101,10 +101,10 @@ public final class AvailabilityBroadcaster: Service, Sendable {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await redis.withSubscription(patterns: [Self.pattern]) { messages in
-                    subscribed.store(true, ordering: .relaxed)
                     // Clients that joined while there was no subscription missed what happened
                     // meanwhile: they reconnect and get it (or a fresh snapshot).
                     dropEveryone()
+                    subscribed.store(true, ordering: .relaxed)
                     backoff = .milliseconds(50)
                     for try await message in messages.cancelOnGracefulShutdown() {
                         deliver(message)

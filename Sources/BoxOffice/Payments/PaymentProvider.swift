@@ -16,6 +16,8 @@ public struct OpenedPayment: Sendable, Equatable {
 public protocol PaymentProvider: Sendable {
     /// Stored with each payment and each callback event.
     var name: String { get }
+    /// Opens the payment of a booking. `bookingID` is the provider's idempotency key: opening
+    /// again for the same booking answers the same payment.
     func openPayment(bookingID: UUID, amountMinor: Int, currency: String) async throws -> OpenedPayment
     /// Asks the provider to pay `amountMinor` back; true when it accepted at once. `refundID`
     /// is the provider's idempotency key: asking twice for one refund pays it once.
@@ -35,7 +37,9 @@ public struct SandboxPaymentProvider: PaymentProvider {
     }
 
     public func openPayment(bookingID: UUID, amountMinor: Int, currency: String) async throws -> OpenedPayment {
-        let id = "sbx_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        // Derived from the booking: the same booking gets the same payment, as a real
+        // provider's idempotency key would give.
+        let id = "sbx_" + bookingID.uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         return OpenedPayment(providerPaymentID: id, payURL: "\(baseURL)/sandbox/payments/\(id)")
     }
 
