@@ -213,6 +213,27 @@ import Testing
         }
     }
 
+    @Test func concurrentBestAvailableRequestsEachGetASeatWhileSeatsAreLeft() async throws {
+        try await TestApp.run { app in
+            // The opening of a sale: everyone asks at once, before any picking view exists,
+            // so every request reads the same seats and would go for the same best one.
+            let showtime = try await app.makeShowtime(rows: 2, seatsPerRow: 40)
+            var users: [TestApp.User] = []
+            for _ in 0..<48 { users.append(try await app.makeUser()) }
+            let answers = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
+                for user in users {
+                    group.addTask {
+                        let response = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: "{\"count\": 1}")
+                        return (response.status, response.problemCode)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let refused = answers.filter { $0.0 != .created }
+            #expect(refused.count == 0, "80 seats for 48 people: none is told no block is left (\(refused.count) were: \(refused.prefix(3)))")
+        }
+    }
+
     @Test func badHoldRequestsAreRefusedWithClearProblems() async throws {
         try await TestApp.run(configure: { $0.maxSeatsPerUser = 3 }) { app in
             let showtime = try await app.makeShowtime()

@@ -38,4 +38,27 @@ import Testing
         views.refresh(showtimeID: 1, unavailable: [], readAt: .now - .seconds(1))
         #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == [6, 7])
     }
+
+    @Test func aReadThatStartedBeforeAClaimKeepsTheClaim() {
+        let views = PickingViews(maxAge: .seconds(60))
+        let readStarted = ContinuousClock.now
+        views.refresh(showtimeID: 1, unavailable: [], readAt: readStarted - .milliseconds(1))
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == [4, 5])
+        // A read sent before that claim answers after it, without the claimed seats.
+        views.refresh(showtimeID: 1, unavailable: [], readAt: readStarted)
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == [2, 3])
+        // A read sent after the claims shows what really is taken: nothing was held.
+        views.refresh(showtimeID: 1, unavailable: [], readAt: .now)
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == [4, 5])
+    }
+
+    @Test func withViewsOffARequestClaimsInAViewAsNewAsItsOwnRead() {
+        let views = PickingViews(maxAge: .zero)
+        let ownRead = ContinuousClock.now
+        views.refresh(showtimeID: 1, unavailable: [], readAt: ownRead)
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == nil, "no shared view to start from")
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, readSince: ownRead) == [4, 5])
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, readSince: ownRead) == [2, 3], "the next one goes elsewhere")
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, readSince: .now) == nil, "a view older than the read is not used")
+    }
 }

@@ -106,19 +106,26 @@ public struct HoldService: Sendable {
         // This request's own read of the seats, once the shared view had no block for it or
         // its block was taken: only a read of Redis may answer "none left".
         var ownRead: Set<Int>?
+        var ownReadAt: ContinuousClock.Instant?
         func readSeats() async throws -> Set<Int> {
             let readAt = ContinuousClock.now
             let unavailable = try await unavailableSeats(of: layout)
             pickingViews.refresh(showtimeID: showtimeID, unavailable: unavailable, readAt: readAt)
+            ownReadAt = readAt
             return unavailable
         }
+        func claim() -> [Int]? {
+            pickingViews.claim(showtimeID: showtimeID, count: count, category: category, with: picker, readSince: ownReadAt)
+        }
         for round in 0..<5 {
-            let block: [Int]?
-            if ownRead == nil, let claimed = pickingViews.claim(showtimeID: showtimeID, count: count, category: category, with: picker) {
-                block = claimed
-            } else {
+            // Concurrent requests claim different blocks in the shared view, also after a read
+            // of their own refreshed it: picking from identical reads, everyone asking at the
+            // opening of a sale would go for the same best block and all but one lose it, round
+            // after round. The own read decides only when the view's claims leave no block.
+            var block = ownRead == nil ? claim() : nil
+            if block == nil {
                 if ownRead == nil { ownRead = try await readSeats() }
-                block = picker.pick(count: count, category: category, isFree: { !ownRead!.contains($0) })
+                block = claim() ?? picker.pick(count: count, category: category, isFree: { !ownRead!.contains($0) })
             }
             guard let block else { break }
             switch try await attempt(block, of: layout, for: owner, counted: round > 0) {

@@ -10,7 +10,11 @@ import Synchronization
 final class PickingViews: Sendable {
     private struct View {
         var readAt: ContinuousClock.Instant
+        /// What the read found, plus the claims and taken seats added since.
         var unavailable: Set<Int>
+        /// Blocks claimed since the read, kept across a refresh by a read that started before
+        /// they were claimed (it may not show them yet).
+        var claims: [(seats: [Int], at: ContinuousClock.Instant)] = []
     }
 
     private let views = Mutex<[Int: View]>([:])
@@ -22,24 +26,35 @@ final class PickingViews: Sendable {
 
     /// Picks the best block free in the view and marks it unavailable there; nil when the view
     /// is missing, older than `maxAge`, or has no such block (its claims may be why): then read
-    /// the seats from Redis.
-    func claim(showtimeID: Int, count: Int, category: String?, with picker: BestAvailable) -> [Int]? {
+    /// the seats from Redis. A request that read at `readSince` may claim in any view at least as
+    /// new as its read, whatever `maxAge` (the view is then its read plus everyone's claims).
+    func claim(
+        showtimeID: Int, count: Int, category: String?, with picker: BestAvailable, readSince: ContinuousClock.Instant? = nil
+    ) -> [Int]? {
         views.withLock { views in
-            guard let readAt = views[showtimeID]?.readAt, ContinuousClock.now - readAt <= maxAge else { return nil }
+            guard let readAt = views[showtimeID]?.readAt else { return nil }
+            let now = ContinuousClock.now
+            guard now - readAt <= maxAge || readSince.map({ readAt >= $0 }) == true else { return nil }
             // Read in place (no copy of the set): the closure runs before the view changes.
             guard let block = picker.pick(count: count, category: category, isFree: { !views[showtimeID]!.unavailable.contains($0) })
             else { return nil }
             views[showtimeID]!.unavailable.formUnion(block)
+            views[showtimeID]!.claims.append((block, now))
             return block
         }
     }
 
-    /// Replaces the view with seats just read from Redis.
+    /// Replaces the view with seats just read from Redis, keeping the blocks claimed since the
+    /// read started: at the opening of a sale every request reads at once, and a view that
+    /// dropped its claims at each read would send them all to the same best block again.
     func refresh(showtimeID: Int, unavailable: Set<Int>, readAt: ContinuousClock.Instant) {
         views.withLock { views in
             if let current = views[showtimeID], current.readAt > readAt { return }  // a newer read won
             if views.count >= 1024 { views.removeAll(keepingCapacity: true) }  // bounded; a miss costs one read
-            views[showtimeID] = View(readAt: readAt, unavailable: unavailable)
+            var view = View(readAt: readAt, unavailable: unavailable)
+            view.claims = views[showtimeID]?.claims.filter { $0.at >= readAt } ?? []
+            for claim in view.claims { view.unavailable.formUnion(claim.seats) }
+            views[showtimeID] = view
         }
     }
 
