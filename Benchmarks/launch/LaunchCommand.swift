@@ -32,6 +32,11 @@ struct LaunchOptions: ParsableArguments, Sendable {
     @Option(help: "Write <output>/<label>.json and .md.") var output: String?
     @Option(help: "The results' file name.") var label = ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withFullDate])
     @Option(help: "Seed for everyone's choices.") var seed: UInt64 = 42
+    @Flag(
+        inversion: .prefixedNo,
+        help: "First sell as many showtimes again with no HTTP (the domain's services in this process): the run's ceiling."
+    )
+    var ceiling = true
 }
 
 @main
@@ -69,11 +74,12 @@ struct LaunchCommand: AsyncParsableCommand {
     }
 
     private func simulate(api: API, postgres: PostgresPool, redis: RedisClient, client: HTTPClient, measurements: Measurements) async throws -> Int {
-        print("setting up \(options.showtimes) showtimes × \(options.seats) seats and \(options.users) people…")
+        progress("setting up \(options.showtimes) showtimes × \(options.seats) seats and \(options.users) people…")
         let stage = try await buildStage(options: options, api: api, postgres: postgres)
         let shopper = Shopper(
             api: api, signer: PaymentSignature(secret: options.paymentSecret), measurements: measurements, board: SaleBoard(layouts: stage.layouts)
         )
+        let ceiling = try await sellWithoutHTTP(stage)
         let watcher = Watcher(client: client, baseURL: options.url, measurements: measurements)
         let watching = Task {
             await withTaskGroup(of: Void.self) { group in
@@ -85,7 +91,7 @@ struct LaunchCommand: AsyncParsableCommand {
         }
         try await Task.sleep(for: .milliseconds(500))  // the watchers connect before the sale opens
 
-        print("the sale opens")
+        progress("the sale opens")
         let rushStart = measurements.elapsedMicroseconds
         let board = shopper.board
         let seed = options.seed
@@ -110,7 +116,7 @@ struct LaunchCommand: AsyncParsableCommand {
         if options.waitForExpiry {
             // Late payments come after their hold (and its payment extension) lapsed.
             let wait = Double(options.holdTTL + options.paymentWindow + 2)
-            print("waiting \(Int(wait)) s for the holds to lapse, then sending \(late.count) late payments…")
+            progress("waiting \(Int(wait)) s for the holds to lapse, then sending \(late.count) late payments…")
             try await Task.sleep(for: .seconds(wait))
         }
         await withTaskGroup(of: Void.self) { group in
@@ -125,7 +131,7 @@ struct LaunchCommand: AsyncParsableCommand {
         )
         let report = LaunchReport(
             options: options, stage: stage, measurements: measurements, rush: (rushStart, rushEnd),
-            invariants: invariants, latePayments: late.count
+            invariants: invariants, latePayments: late.count, ceiling: ceiling
         )
         print(report.markdown)
         if let output = options.output {
@@ -136,4 +142,39 @@ struct LaunchCommand: AsyncParsableCommand {
         }
         return invariants.violations.count
     }
+
+    /// The in-process ceiling, with pools as large as the server's (the same settings).
+    private func sellWithoutHTTP(_ stage: Stage) async throws -> DirectSale.Result? {
+        guard options.ceiling, !stage.ceilingShowtimes.isEmpty else { return nil }
+        var logger = Logger(label: "launch.ceiling")
+        logger.logLevel = .warning
+        let environment = ProcessInfo.processInfo.environment
+        var postgresConfiguration = try PostgresConfiguration(url: options.databaseURL)
+        postgresConfiguration.maxConnections = environment["BOXOFFICE_DATABASE_POOL_SIZE"].flatMap { Int($0) } ?? 10
+        var redisConfiguration = try RedisConfiguration(url: options.redisURL)
+        redisConfiguration.poolSize = environment["BOXOFFICE_REDIS_POOL_SIZE"].flatMap { Int($0) } ?? 4
+        let postgres = PostgresPool(configuration: postgresConfiguration, logger: logger)
+        let redis = RedisClient(configuration: redisConfiguration, logger: logger)
+        progress("the ceiling: selling \(stage.ceilingShowtimes.count) showtimes with no HTTP…")
+        let sale = DirectSale(
+            showtimes: stage.ceilingShowtimes, userIDs: stage.userIDs, concurrency: options.concurrency,
+            paymentSecret: options.paymentSecret, postgres: postgres, redis: redis
+        )
+        do {
+            let result = try await sale.run(logger: logger)
+            await postgres.close()
+            await redis.close()
+            return result
+        } catch {
+            await postgres.close()
+            await redis.close()
+            throw error
+        }
+    }
+}
+
+/// A progress line on standard error, unbuffered: it appears when it happens, also through a
+/// pipe (a profiler started on "the sale opens" catches the rush).
+func progress(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

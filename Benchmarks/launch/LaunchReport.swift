@@ -35,13 +35,15 @@ struct LaunchReport {
         var counters: [String: Int]
         var latencies: [Latency]
         var invariants: InvariantReport
+        /// The same kind of sale with no HTTP, in this process: the run's ceiling.
+        var ceiling: DirectSale.Result?
     }
 
     let summary: Summary
 
     init(
         options: LaunchOptions, stage: Stage, measurements: Measurements, rush: (UInt64, UInt64),
-        invariants: InvariantReport, latePayments: Int
+        invariants: InvariantReport, latePayments: Int, ceiling: DirectSale.Result?
     ) {
         let state = measurements.state.withLock { $0 }
         let rushSeconds = Double(rush.1 - rush.0) / 1e6
@@ -73,7 +75,7 @@ struct LaunchReport {
             latePayments: latePayments,
             liveDeltaDelayP50Milliseconds: delays.totalCount > 0 ? ms(delays.valueAtPercentile(50)) : nil,
             liveDeltaDelayP99Milliseconds: delays.totalCount > 0 ? ms(delays.valueAtPercentile(99)) : nil,
-            counters: state.counters, latencies: latencies, invariants: invariants
+            counters: state.counters, latencies: latencies, invariants: invariants, ceiling: ceiling
         )
     }
 
@@ -101,6 +103,17 @@ struct LaunchReport {
             "| live delta delay (hold sent → delta received) | p50 \(s.liveDeltaDelayP50Milliseconds.map { "\($0) ms" } ?? "–"), p99 \(s.liveDeltaDelayP99Milliseconds.map { "\($0) ms" } ?? "–") |",
             "| sold seats / confirmed bookings / succeeded payments / refunds | \(s.invariants.soldSeats) / \(s.invariants.confirmedBookings) / \(s.invariants.succeededPayments) / \(s.invariants.refunds) |",
             "| invariant violations | \(s.invariants.violations.count) |",
+        ]
+        if let ceiling = s.ceiling {
+            func steps(_ values: [String: Double]) -> String {
+                ["hold", "checkout", "callback"].map { "\($0) \(values[$0].map { String(format: "%.2f", $0) } ?? "–")" }.joined(separator: ", ")
+            }
+            lines += [
+                "| ceiling: the same sale with no HTTP (\(ceiling.showtimes) showtimes of its own, best available, one payment each) | \(ceiling.confirmed) confirmed in \(f(ceiling.seconds)) s (\(f(ceiling.confirmedPerSecond))/s); p50 ms \(steps(ceiling.p50Milliseconds)); p99 ms \(steps(ceiling.p99Milliseconds))\(ceiling.errors.isEmpty ? "" : "; errors \(ceiling.errors)") |",
+                "| confirmed/s over HTTP ÷ the ceiling | \(String(format: "%.0f", 100 * s.confirmedPerSecond / ceiling.confirmedPerSecond))% |",
+            ]
+        }
+        lines += [
             "",
             "| endpoint | requests | p50 ms | p95 ms | p99 ms | max ms | statuses |",
             "|---|---|---|---|---|---|---|",

@@ -13,6 +13,9 @@ struct Stage: Sendable {
     }
 
     var showtimes: [Showtime]
+    /// The in-process ceiling's own showtimes (none without `--ceiling`).
+    var ceilingShowtimes: [Showtime]
+    var userIDs: [UUID]
     var tokens: [String]
     /// Each showtime's seats, decoded once here: people's devices each decode their own map,
     /// but one generator decoding it for hundreds of them at the opening measured itself.
@@ -65,7 +68,7 @@ func buildStage(options: LaunchOptions, api: API, postgres: PostgresPool) async 
     }
     var showtimes: [Stage.Showtime] = []
     let formatter = ISO8601DateFormatter()
-    for index in 0..<options.showtimes {
+    for index in 0..<options.showtimes * (options.ceiling ? 2 : 1) {
         let start = Date().addingTimeInterval(2 * 86_400 + Double(index) * 4 * 3600)
         let showtime = try await api.call("setup", .POST, "/admin/showtimes", token: admin, json: """
             {"movie_id": \(movieID), "hall_id": \(hallID), "starts_at": "\(formatter.string(from: start))",
@@ -76,6 +79,8 @@ func buildStage(options: LaunchOptions, api: API, postgres: PostgresPool) async 
         }
         showtimes.append(.init(id: id, capacity: rows * perRow))
     }
+    let ceilingShowtimes = Array(showtimes[options.showtimes...])
+    showtimes.removeLast(ceilingShowtimes.count)
     var layouts: [Int: ShowtimeSeats] = [:]
     for showtime in showtimes {
         let map = try await api.call("setup", .GET, "/showtimes/\(showtime.id)/seats")
@@ -84,7 +89,7 @@ func buildStage(options: LaunchOptions, api: API, postgres: PostgresPool) async 
         }
         layouts[showtime.id] = layout
     }
-    return Stage(showtimes: showtimes, tokens: userTokens, layouts: layouts)
+    return Stage(showtimes: showtimes, ceilingShowtimes: ceilingShowtimes, userIDs: userIDs, tokens: userTokens, layouts: layouts)
 }
 
 func rowLabel(_ index: Int) -> String {

@@ -52,6 +52,9 @@ struct Shopper: Sendable {
     func shop(token: String, showtimeID: Int, prefersBest: Bool, seed: UInt64) async {
         var random = SplitMix(seed: seed)
         let wanted = [1, 2, 2, 2, 3, 4].randomElement(using: &random)!
+        // Seats a 409 named as just taken: marked held on this person's map until it shows
+        // them, as the web page does, so a retry goes for other seats.
+        var taken = Set<Int>()
         for _ in 0..<4 {
             guard let map = await seatMap(showtimeID, token: token) else { return }
             let freeCount = map.freeCount
@@ -68,7 +71,7 @@ struct Shopper: Sendable {
             if prefersBest {
                 body = "{\"count\": \(min(wanted, freeCount))}"
             } else {
-                chosen = pickNearCentre(map, count: wanted, random: &random)
+                chosen = pickNearCentre(map, count: wanted, avoiding: taken, random: &random)
                 body = "{\"seat_ids\": \(chosen)}"
             }
             let sentAt = measurements.elapsedMicroseconds
@@ -87,6 +90,7 @@ struct Shopper: Sendable {
                 return
             case 409:
                 measurements.count("conflicts")
+                taken.formUnion(reply.json["seat_ids"] as? [Int] ?? [])
                 continue
             case 429:
                 try? await Task.sleep(for: .milliseconds(200))
@@ -121,12 +125,15 @@ struct Shopper: Sendable {
     }
 
     /// People crowd the centre: one of the best few free seats, and its free neighbours.
-    private func pickNearCentre(_ map: SeatMapSnapshot, count: Int, random: inout SplitMix) -> [Int] {
+    private func pickNearCentre(_ map: SeatMapSnapshot, count: Int, avoiding taken: Set<Int>, random: inout SplitMix) -> [Int] {
         let layout = map.layout
-        let bestFree = layout.byCentre.lazy.filter { map.free[$0] }.prefix(12)
-        let anchor = layout.seats[Array(bestFree).randomElement(using: &random)!]
+        func isFree(_ index: Int) -> Bool { map.free[index] && !taken.contains(layout.seats[index].id) }
+        let bestFree = Array(layout.byCentre.lazy.filter(isFree).prefix(12))
+        // Everything this person still sees free was named taken: try the map's own best.
+        let anchor = layout.seats[(bestFree.isEmpty ? Array(layout.byCentre.lazy.filter { map.free[$0] }.prefix(12)) : bestFree)
+            .randomElement(using: &random)!]
         func freeSeat(at number: Int) -> Int? {
-            layout.index(row: anchor.row, number: number).flatMap { map.free[$0] ? layout.seats[$0].id : nil }
+            layout.index(row: anchor.row, number: number).flatMap { isFree($0) ? layout.seats[$0].id : nil }
         }
         var block = [anchor.id]
         var offset = 1
