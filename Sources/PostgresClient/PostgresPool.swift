@@ -17,6 +17,27 @@ public enum PostgresIsolation: Sendable, Hashable {
     }
 }
 
+/// How PostgreSQL plans the prepared statements of one transaction (`plan_cache_mode`).
+public enum PostgresPlanning: Sendable, Hashable {
+    /// PostgreSQL's choice: custom plans for each run's values until a generic plan looks no
+    /// costlier. Statements whose custom plans prune branches by their values (`$1 IS NULL`)
+    /// never look so, and are planned again at every run.
+    case automatic
+    /// One plan per statement and session, reused for any values: for hot statements whose
+    /// best plan does not depend on them (rows named by key).
+    case generic
+    /// Planned for each run's values: for optional filters, where the values pick the index.
+    case custom
+
+    var setting: String? {
+        switch self {
+        case .automatic: nil
+        case .generic: "force_generic_plan"
+        case .custom: "force_custom_plan"
+        }
+    }
+}
+
 /// A snapshot of the pool's connections.
 public struct PostgresPoolStatistics: Sendable, Hashable {
     /// Connections open or being opened.
@@ -184,17 +205,20 @@ public final class PostgresPool: Service, Sendable {
     }
 
     /// Runs `body` in a transaction: `BEGIN ISOLATION LEVEL ...`, then `COMMIT`, or `ROLLBACK`
-    /// when `body` throws (and the error is rethrown).
+    /// when `body` throws (and the error is rethrown). `planning` other than `.automatic` is set
+    /// for the transaction alone, in the same round trip as `BEGIN`.
     ///
     /// If `body` swallowed a failed statement, the transaction is aborted and `COMMIT` rolls it
     /// back; that throws `.server` with SQLSTATE 25P02 rather than pretending success.
     public func withTransaction<R: Sendable>(
         isolation level: PostgresIsolation = .readCommitted,
+        planning: PostgresPlanning = .automatic,
         actorIsolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> R
     ) async throws -> R {
         try await self.withConnection(isolation: actorIsolation) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(level.sql)"))
+            let begin = "BEGIN ISOLATION LEVEL \(level.sql)" + (planning.setting.map { "; SET LOCAL plan_cache_mode = \($0)" } ?? "")
+            try await connection.query(PostgresQuery(unsafeSQL: begin))
             let result: R
             do {
                 result = try await body(connection)

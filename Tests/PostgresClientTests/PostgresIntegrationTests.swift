@@ -68,6 +68,38 @@ import Testing
         }
     }
 
+    @Test func aTransactionsPlanningHoldsForItsStatementsAlone() async throws {
+        // One connection, so every transaction below runs in the same session.
+        try await TestDatabase.withFreshDatabase(maxConnections: 1) { pool in
+            try await pool.query("CREATE TABLE plans (id int PRIMARY KEY)")
+            func plans() async throws -> [Int] {
+                try await pool.withConnection { connection in
+                    let row = try #require(try await connection.query("""
+                        SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE 'SELECT id FROM plans%'
+                        """).first)
+                    return [try row.decode(Int.self, column: "generic_plans"), try row.decode(Int.self, column: "custom_plans")]
+                }
+            }
+            for value in 0..<3 {
+                let mode = try await pool.withTransaction(planning: .generic) { transaction in
+                    _ = try await transaction.query("SELECT id FROM plans WHERE id = \(value)")
+                    return try #require(try await transaction.query("SHOW plan_cache_mode").first).decode(String.self, column: "plan_cache_mode")
+                }
+                #expect(mode == "force_generic_plan")
+            }
+            #expect(try await plans() == [3, 0], "generic: planned once, reused for every value")
+            // Set for the transaction alone: the session is back to PostgreSQL's own choice.
+            let after = try await pool.withConnection { connection in
+                try #require(try await connection.query("SHOW plan_cache_mode").first).decode(String.self, column: "plan_cache_mode")
+            }
+            #expect(after == "auto")
+            try await pool.withTransaction(planning: .custom) { transaction in
+                _ = try await transaction.query("SELECT id FROM plans WHERE id = \(7)")
+            }
+            #expect(try await plans() == [3, 1], "custom: planned for its value")
+        }
+    }
+
     @Test func aPreparedStatementWhoseResultChangedShapeIsPreparedAgain() async throws {
         try await TestDatabase.withFreshDatabase { pool in
             try await pool.withConnection { connection in
