@@ -8,8 +8,8 @@ import Synchronization
 
 /// The ceiling of a run: the same sale with no HTTP at all. The domain's own services run in
 /// this process over the same Redis and PostgreSQL (pools as large as the server's) and sell
-/// showtimes of their own, each person holding the best block (no conflicts), checking out and
-/// paying once. Nothing cheaper reaches a booking, so what this sells per second bounds what
+/// showtimes of their own, each person asking for the best block (no seats of their choosing
+/// to collide over), checking out and paying once. Nothing cheaper reaches a booking, so what this sells per second bounds what
 /// any client over HTTP can, and the HTTP sale's rate as a share of it is what HTTP, the
 /// server's framework and the load generator cost.
 struct DirectSale {
@@ -63,8 +63,8 @@ struct DirectSale {
                 }
             }
         }
-        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - started).components.seconds)
+        let elapsed = (ContinuousClock.now - started).components
+        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
         let final = ledger.tally.withLock { $0 }
         func percentile(_ quantile: Double) -> [String: Double] {
             final.latencies.mapValues { Double($0.valueAtPercentile(quantile)) / 1_000 }

@@ -19,9 +19,10 @@ public enum PostgresIsolation: Sendable, Hashable {
 
 /// How PostgreSQL plans the prepared statements of one transaction (`plan_cache_mode`).
 public enum PostgresPlanning: Sendable, Hashable {
-    /// PostgreSQL's choice: custom plans for each run's values until a generic plan looks no
-    /// costlier. Statements whose custom plans prune branches by their values (`$1 IS NULL`)
-    /// never look so, and are planned again at every run.
+    /// The session's setting, which is PostgreSQL's `auto` unless the server is set otherwise:
+    /// custom plans for each run's values until a generic plan looks no costlier. Statements
+    /// whose custom plans prune branches by their values (`$1 IS NULL`) never look so, and are
+    /// planned again at every run.
     case automatic
     /// One plan per statement and session, reused for any values: for hot statements whose
     /// best plan does not depend on them (rows named by key).

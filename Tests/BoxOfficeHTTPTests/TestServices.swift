@@ -130,6 +130,9 @@ enum TestServices {
         configuration.database = name
         // Many tests run at once against one server: small pools keep them under its connection limit.
         configuration.maxConnections = 4
+        // ...and on two cores a test's burst (a thousand callbacks through four connections) can
+        // wait longer for one than the production 5 s while the rest of the suite runs.
+        configuration.acquireTimeout = .seconds(30)
         do {
             if migrated {
                 try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(try await template.value)"))

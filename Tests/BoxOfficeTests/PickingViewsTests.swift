@@ -61,4 +61,11 @@ import Testing
         #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, readSince: ownRead) == [2, 3], "the next one goes elsewhere")
         #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, readSince: .now) == nil, "a view older than the read is not used")
     }
+
+    @Test func aClaimSkipsSeatsTheRequestItselfFoundTaken() {
+        let views = PickingViews(maxAge: .seconds(60))
+        views.refresh(showtimeID: 1, unavailable: [], readAt: .now)
+        // A view refreshed after this request lost seats 4 and 5 may show them free again.
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, excluding: [4, 5]) == [2, 3])
+    }
 }

@@ -115,7 +115,9 @@ public struct HoldService: Sendable {
             return unavailable
         }
         func claim() -> [Int]? {
-            pickingViews.claim(showtimeID: showtimeID, count: count, category: category, with: picker, readSince: ownReadAt)
+            pickingViews.claim(
+                showtimeID: showtimeID, count: count, category: category, with: picker, readSince: ownReadAt, excluding: ownRead
+            )
         }
         for round in 0..<5 {
             // Concurrent requests claim different blocks in the shared view, also after a read

@@ -27,17 +27,21 @@ final class PickingViews: Sendable {
     /// Picks the best block free in the view and marks it unavailable there; nil when the view
     /// is missing, older than `maxAge`, or has no such block (its claims may be why): then read
     /// the seats from Redis. A request that read at `readSince` may claim in any view at least as
-    /// new as its read, whatever `maxAge` (the view is then its read plus everyone's claims).
+    /// new as its read, whatever `maxAge` (the view is then its read plus everyone's claims), and
+    /// never claims a seat in `excluding` (what its read and its lost rounds found taken: a view
+    /// refreshed meanwhile may not show them yet).
     func claim(
-        showtimeID: Int, count: Int, category: String?, with picker: BestAvailable, readSince: ContinuousClock.Instant? = nil
+        showtimeID: Int, count: Int, category: String?, with picker: BestAvailable,
+        readSince: ContinuousClock.Instant? = nil, excluding: Set<Int>? = nil
     ) -> [Int]? {
         views.withLock { views in
             guard let readAt = views[showtimeID]?.readAt else { return nil }
             let now = ContinuousClock.now
             guard now - readAt <= maxAge || readSince.map({ readAt >= $0 }) == true else { return nil }
             // Read in place (no copy of the set): the closure runs before the view changes.
-            guard let block = picker.pick(count: count, category: category, isFree: { !views[showtimeID]!.unavailable.contains($0) })
-            else { return nil }
+            guard let block = picker.pick(count: count, category: category, isFree: { seat in
+                !views[showtimeID]!.unavailable.contains(seat) && excluding?.contains(seat) != true
+            }) else { return nil }
             views[showtimeID]!.unavailable.formUnion(block)
             views[showtimeID]!.claims.append((block, now))
             return block
@@ -46,14 +50,16 @@ final class PickingViews: Sendable {
 
     /// Replaces the view with seats just read from Redis, keeping the blocks claimed since the
     /// read started: at the opening of a sale every request reads at once, and a view that
-    /// dropped its claims at each read would send them all to the same best block again.
+    /// dropped its claims at each read would send them all to the same best block again. (A
+    /// block claimed just before the read whose hold had not reached Redis yet is dropped:
+    /// that costs a lost round, never a wrong answer.) At most one claim per seat is kept.
     func refresh(showtimeID: Int, unavailable: Set<Int>, readAt: ContinuousClock.Instant) {
         views.withLock { views in
             if let current = views[showtimeID], current.readAt > readAt { return }  // a newer read won
-            if views.count >= 1024 { views.removeAll(keepingCapacity: true) }  // bounded; a miss costs one read
             var view = View(readAt: readAt, unavailable: unavailable)
             view.claims = views[showtimeID]?.claims.filter { $0.at >= readAt } ?? []
             for claim in view.claims { view.unavailable.formUnion(claim.seats) }
+            if views.count >= 1024 { views.removeAll(keepingCapacity: true) }  // bounded; a miss costs one read
             views[showtimeID] = view
         }
     }
