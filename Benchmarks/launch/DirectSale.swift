@@ -9,9 +9,9 @@ import Synchronization
 /// The ceiling of a run: the same sale with no HTTP at all. The domain's own services run in
 /// this process over the same Redis and PostgreSQL (pools as large as the server's) and sell
 /// showtimes of their own, each person asking for the best block (no seats of their choosing
-/// to collide over), checking out and paying once. Nothing cheaper reaches a booking, so what this sells per second bounds what
-/// any client over HTTP can, and the HTTP sale's rate as a share of it is what HTTP, the
-/// server's framework and the load generator cost.
+/// to collide over), checking out and paying once. Nothing cheaper reaches a booking, so what
+/// this sells per second bounds what any client over HTTP can, and the HTTP sale's rate as a
+/// share of it is what HTTP, the server's framework and the load generator cost.
 struct DirectSale {
     struct Result: Codable {
         var showtimes: Int
@@ -43,7 +43,7 @@ struct DirectSale {
         for showtime in showtimes { _ = try await holds.layouts.layout(for: showtime.id) }  // as a warm server has
         let signer = PaymentSignature(secret: paymentSecret)
         let ledger = Ledger()
-        let started = ContinuousClock.now
+        let measurements = ledger.measurements
 
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<max(1, concurrency) {
@@ -52,92 +52,90 @@ struct DirectSale {
                         let person = ledger.nextPerson.add(1, ordering: .relaxed).oldValue
                         guard person < userIDs.count else { return }
                         let showtime = showtimes[person % showtimes.count].id
-                        guard !ledger.tally.withLock({ $0.soldOut.contains(showtime) }) else { continue }
+                        guard !isSoldOut(showtime, measurements) else { continue }
                         var random = SplitMix(seed: UInt64(person))
                         let wanted = [1, 2, 2, 2, 3, 4].randomElement(using: &random)!
                         await buy(
-                            wanted, of: showtime, as: userIDs[person], holds: holds, checkout: checkout, signer: signer, ledger: ledger
+                            wanted, of: showtime, as: userIDs[person], holds: holds, checkout: checkout, signer: signer,
+                            measurements: measurements
                         )
-                        if ledger.tally.withLock({ $0.soldOut.count }) == showtimes.count { return }
+                        if measurements.state.withLock({ $0.soldOutAt.count }) == showtimes.count { return }
                     }
                 }
             }
         }
-        let elapsed = (ContinuousClock.now - started).components
-        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
-        let final = ledger.tally.withLock { $0 }
+        let seconds = Double(measurements.elapsedMicroseconds) / 1e6
+        let final = measurements.state.withLock { $0 }
         func percentile(_ quantile: Double) -> [String: Double] {
             final.latencies.mapValues { Double($0.valueAtPercentile(quantile)) / 1_000 }
         }
+        let confirmed = final.counters["confirmed"] ?? 0
         return Result(
-            showtimes: showtimes.count, confirmed: final.confirmed, seconds: seconds,
-            confirmedPerSecond: Double(final.confirmed) / seconds,
-            p50Milliseconds: percentile(50), p99Milliseconds: percentile(99), errors: final.errors
+            showtimes: showtimes.count, confirmed: confirmed, seconds: seconds, confirmedPerSecond: Double(confirmed) / seconds,
+            p50Milliseconds: percentile(50), p99Milliseconds: percentile(99), errors: final.counters.filter { $0.key != "confirmed" }
         )
     }
 
-    /// What the people share: who is next, and what happened.
+    /// What the people share: who is next, and what happened (latencies by step, counters, and
+    /// when each showtime was found with no seat left).
     private final class Ledger: Sendable {
         let nextPerson = Atomic<Int>(0)
-        let tally = Mutex(Tally())
+        let measurements = Measurements()
     }
 
-    private struct Tally {
-        var confirmed = 0
-        var soldOut = Set<Int>()
-        var errors: [String: Int] = [:]
-        var latencies: [String: Histogram<UInt64>] = [:]
+    private func isSoldOut(_ showtimeID: Int, _ measurements: Measurements) -> Bool {
+        measurements.state.withLock { $0.soldOutAt[showtimeID] != nil }
+    }
 
-        mutating func record(_ step: String, since start: ContinuousClock.Instant) {
-            let elapsed = ContinuousClock.now - start
-            let microseconds = UInt64(elapsed.components.seconds) * 1_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000)
-            if latencies[step] == nil {
-                latencies[step] = Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-            }
-            _ = latencies[step]!.record(max(1, microseconds))
-        }
+    /// Runs one step and records how long it took.
+    private func timed<T>(_ step: String, _ measurements: Measurements, _ body: () async throws -> T) async rethrows -> T {
+        let started = measurements.elapsedMicroseconds
+        let result = try await body()
+        measurements.record(step, status: 0, microseconds: measurements.elapsedMicroseconds - started)
+        return result
     }
 
     /// One person: the best `wanted` seats (fewer when fewer are left), checkout, one payment.
     private func buy(
         _ wanted: Int, of showtimeID: Int, as owner: UUID, holds: HoldService, checkout: CheckoutService,
-        signer: PaymentSignature, ledger: Ledger
+        signer: PaymentSignature, measurements: Measurements
     ) async {
         var count = wanted
         var hold: SeatHold?
         while hold == nil {
-            let start = ContinuousClock.now
             do {
-                hold = try await holds.hold(showtimeID: showtimeID, by: owner, .bestAvailable(count: count, category: nil))
-                ledger.tally.withLock { $0.record("hold", since: start) }
+                hold = try await timed("hold", measurements) {
+                    try await holds.hold(showtimeID: showtimeID, by: owner, .bestAvailable(count: count, category: nil))
+                }
             } catch let error as BoxOfficeError where error.code == "no_block_available" {
                 guard count > 1 else {
-                    _ = ledger.tally.withLock { $0.soldOut.insert(showtimeID) }
+                    let now = measurements.elapsedMicroseconds
+                    measurements.state.withLock { state in
+                        if state.soldOutAt[showtimeID] == nil { state.soldOutAt[showtimeID] = now }
+                    }
                     return
                 }
                 count = 1  // as people do when no block of theirs is left
             } catch {
-                ledger.tally.withLock { $0.errors["hold: \(error)", default: 0] += 1 }
+                measurements.count("hold: \(error)")
                 return
             }
         }
         do {
-            var start = ContinuousClock.now
-            let opened = try await checkout.checkout(holdID: hold!.id, owner: owner, idempotencyKey: nil)
-            ledger.tally.withLock { $0.record("checkout", since: start) }
+            let opened = try await timed("checkout", measurements) {
+                try await checkout.checkout(holdID: hold!.id, owner: owner, idempotencyKey: nil)
+            }
             let event = CheckoutService.PaymentEvent(
                 eventID: "evt_" + UUID().uuidString, paymentID: opened.paymentID, status: "succeeded",
                 amount: opened.amountMinor, currency: opened.currency
             )
             let body = Array(try JSONEncoder().encode(event))
-            start = ContinuousClock.now
-            let outcome = try await checkout.handleCallback(body: body, signatureHeader: signer.header(for: body))
-            ledger.tally.withLock { tally in
-                tally.record("callback", since: start)
-                if outcome == .confirmed { tally.confirmed += 1 } else { tally.errors["callback: \(outcome.rawValue)", default: 0] += 1 }
+            let outcome = try await timed("callback", measurements) {
+                try await checkout.handleCallback(body: body, signatureHeader: signer.header(for: body))
             }
+            measurements.count(outcome == .confirmed ? "confirmed" : "callback: \(outcome.rawValue)")
         } catch {
-            ledger.tally.withLock { $0.errors["checkout or callback: \(error)", default: 0] += 1 }
+            measurements.count("checkout or callback: \(error)")
         }
     }
 }

@@ -57,15 +57,16 @@ import Testing
         let ownRead = ContinuousClock.now
         views.refresh(showtimeID: 1, unavailable: [], readAt: ownRead)
         #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker) == nil, "no shared view to start from")
-        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, readSince: ownRead) == [4, 5])
-        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, readSince: ownRead) == [2, 3], "the next one goes elsewhere")
-        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, readSince: .now) == nil, "a view older than the read is not used")
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, after: SeatsRead(unavailable: [], at: ownRead)) == [4, 5])
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, after: SeatsRead(unavailable: [], at: ownRead)) == [2, 3], "the next one goes elsewhere")
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, after: SeatsRead(unavailable: [], at: .now)) == nil, "a view older than the read is not used")
     }
 
     @Test func aClaimSkipsSeatsTheRequestItselfFoundTaken() {
         let views = PickingViews(maxAge: .seconds(60))
-        views.refresh(showtimeID: 1, unavailable: [], readAt: .now)
+        let ownRead = SeatsRead(unavailable: [4, 5], at: .now)
         // A view refreshed after this request lost seats 4 and 5 may show them free again.
-        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, excluding: [4, 5]) == [2, 3])
+        views.refresh(showtimeID: 1, unavailable: [], readAt: .now)
+        #expect(views.claim(showtimeID: 1, count: 2, category: nil, with: picker, after: ownRead) == [2, 3])
     }
 }

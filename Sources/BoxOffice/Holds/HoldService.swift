@@ -105,19 +105,15 @@ public struct HoldService: Sendable {
         let showtimeID = layout.showtimeID
         // This request's own read of the seats, once the shared view had no block for it or
         // its block was taken: only a read of Redis may answer "none left".
-        var ownRead: Set<Int>?
-        var ownReadAt: ContinuousClock.Instant?
-        func readSeats() async throws -> Set<Int> {
+        var ownRead: SeatsRead?
+        func readSeats() async throws -> SeatsRead {
             let readAt = ContinuousClock.now
             let unavailable = try await unavailableSeats(of: layout)
             pickingViews.refresh(showtimeID: showtimeID, unavailable: unavailable, readAt: readAt)
-            ownReadAt = readAt
-            return unavailable
+            return SeatsRead(unavailable: unavailable, at: readAt)
         }
         func claim() -> [Int]? {
-            pickingViews.claim(
-                showtimeID: showtimeID, count: count, category: category, with: picker, readSince: ownReadAt, excluding: ownRead
-            )
+            pickingViews.claim(showtimeID: showtimeID, count: count, category: category, with: picker, after: ownRead)
         }
         for round in 0..<5 {
             // Concurrent requests claim different blocks in the shared view, also after a read
@@ -127,7 +123,7 @@ public struct HoldService: Sendable {
             var block = ownRead == nil ? claim() : nil
             if block == nil {
                 if ownRead == nil { ownRead = try await readSeats() }
-                block = claim() ?? picker.pick(count: count, category: category, isFree: { !ownRead!.contains($0) })
+                block = claim() ?? picker.pick(count: count, category: category, isFree: { !ownRead!.unavailable.contains($0) })
             }
             guard let block else { break }
             switch try await attempt(block, of: layout, for: owner, counted: round > 0) {
@@ -135,7 +131,7 @@ public struct HoldService: Sendable {
             case .failure(let taken):
                 pickingViews.markTaken(showtimeID: showtimeID, seatIDs: taken)
                 if ownRead == nil { ownRead = try await readSeats() }
-                ownRead?.formUnion(taken)
+                ownRead?.unavailable.formUnion(taken)
             }
         }
         let kind = category.map { " \($0)" } ?? ""

@@ -26,21 +26,18 @@ final class PickingViews: Sendable {
 
     /// Picks the best block free in the view and marks it unavailable there; nil when the view
     /// is missing, older than `maxAge`, or has no such block (its claims may be why): then read
-    /// the seats from Redis. A request that read at `readSince` may claim in any view at least as
-    /// new as its read, whatever `maxAge` (the view is then its read plus everyone's claims), and
-    /// never claims a seat in `excluding` (what its read and its lost rounds found taken: a view
-    /// refreshed meanwhile may not show them yet).
-    func claim(
-        showtimeID: Int, count: Int, category: String?, with picker: BestAvailable,
-        readSince: ContinuousClock.Instant? = nil, excluding: Set<Int>? = nil
-    ) -> [Int]? {
+    /// the seats from Redis. A request with a read of its own may claim in any view at least as
+    /// new as that read, whatever `maxAge` (the view is then its read plus everyone's claims),
+    /// and never claims a seat its read and lost rounds found taken (a view refreshed meanwhile
+    /// may not show them yet).
+    func claim(showtimeID: Int, count: Int, category: String?, with picker: BestAvailable, after ownRead: SeatsRead? = nil) -> [Int]? {
         views.withLock { views in
             guard let readAt = views[showtimeID]?.readAt else { return nil }
             let now = ContinuousClock.now
-            guard now - readAt <= maxAge || readSince.map({ readAt >= $0 }) == true else { return nil }
+            guard now - readAt <= maxAge || ownRead.map({ readAt >= $0.at }) == true else { return nil }
             // Read in place (no copy of the set): the closure runs before the view changes.
             guard let block = picker.pick(count: count, category: category, isFree: { seat in
-                !views[showtimeID]!.unavailable.contains(seat) && excluding?.contains(seat) != true
+                !views[showtimeID]!.unavailable.contains(seat) && ownRead?.unavailable.contains(seat) != true
             }) else { return nil }
             views[showtimeID]!.unavailable.formUnion(block)
             views[showtimeID]!.claims.append((block, now))
@@ -68,4 +65,11 @@ final class PickingViews: Sendable {
     func markTaken(showtimeID: Int, seatIDs: [Int]) {
         views.withLock { views in _ = views[showtimeID]?.unavailable.formUnion(seatIDs) }
     }
+}
+
+/// One request's own read of a showtime's unavailable seats, with the seats its lost rounds
+/// found taken since.
+struct SeatsRead: Sendable {
+    var unavailable: Set<Int>
+    let at: ContinuousClock.Instant
 }

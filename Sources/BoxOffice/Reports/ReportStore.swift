@@ -313,8 +313,8 @@ public struct ReportStore: Sendable {
     /// And planned for each run's values: the client prepares statements, and a generic plan
     /// made for a report without filters would scan everything for one with them.
     func query(_ query: PostgresQuery) async throws -> PostgresRows {
-        try await postgres.withTransaction { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_custom_plan"))
+        try await postgres.withTransaction(planning: .custom) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL jit = off"))
             return try await connection.query(query)
         }
     }
