@@ -46,6 +46,9 @@ public struct BoxOfficeSettings: Sendable {
     /// The first admin, created at start if missing.
     public var adminEmail: String?
     public var adminPassword: String?
+    /// Fault injection for tests and fault runs: runs after a payment's sale committed in
+    /// PostgreSQL and before Redis is told (e.g. to stop the process there).
+    public var afterSaleCommit: (@Sendable () async -> Void)?
 
     public init() {}
 }

@@ -117,12 +117,13 @@ public func buildApplication(
         dependencies.postgres,
         dependencies.redis,
         dependencies.broadcaster,
-        HoldExpiryWorker(redis: dependencies.redis, store: dependencies.holds.store, logger: dependencies.logger),
+        dependencies.holds.expiryWorker(logger: dependencies.logger),
+        AvailabilityOutboxWorker(holds: dependencies.holds, logger: dependencies.logger),
         PendingBookingCloser(
             postgres: dependencies.postgres, holds: dependencies.holds,
             timeout: dependencies.settings.pendingBookingTimeout, logger: dependencies.logger
         ),
-        RefundSweeper(checkout: dependencies.checkout, logger: dependencies.logger)
+        RefundSweeper(refunds: dependencies.checkout.refunds, logger: dependencies.logger)
     )
     return app
 }

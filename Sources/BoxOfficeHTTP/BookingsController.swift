@@ -124,8 +124,10 @@ public struct BookingsController: Sendable {
             validator.check(filter.userID != nil, "user_id", "must be a user id (UUID).")
         }
         if let text = request.uri.queryParameters["status"], !text.isEmpty {
-            filter.status = String(text)
-            validator.check(BookingFilter.statuses.contains(String(text)), "status", "must be one of \(BookingFilter.statuses.joined(separator: ", ")).")
+            filter.status = BookingStatus(rawValue: String(text))
+            validator.check(
+                filter.status != nil, "status", "must be one of \(BookingStatus.allCases.map(\.rawValue).joined(separator: ", "))."
+            )
         }
         for name in ["from", "to"] {
             guard let text = request.uri.queryParameters[name[...]], !text.isEmpty else { continue }
@@ -149,7 +151,7 @@ extension UUID {
 
 struct CheckoutBody: ResponseEncodable {
     var bookingID: String
-    var status: String
+    var status: BookingStatus
     var amount: Int
     var currency: String
     var paymentID: String

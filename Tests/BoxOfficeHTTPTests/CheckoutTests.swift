@@ -270,7 +270,7 @@ import Testing
             try await app.dependencies.postgres.query("""
                 UPDATE refunds SET requested_at = NULL, status = 'requested', created_at = now() - interval '10 minutes'
                 """)
-            let checkout = app.dependencies.checkout
+            let checkout = app.dependencies.checkout.refunds
             #expect(try await checkout.requestUnrequestedRefunds(olderThan: .seconds(1200)) == 0, "younger than the age: left alone")
             #expect(try await checkout.requestUnrequestedRefunds(olderThan: .seconds(60)) == 1)
             #expect(try await checkout.requestUnrequestedRefunds(olderThan: .seconds(60)) == 0, "asked once")
@@ -290,7 +290,7 @@ import Testing
             let taken = try await Self.checkOut(app, showtime, [showtime.rows[2][1]], as: alice)
             // Both holds lapse: released as the expiry worker releases an expired hold.
             for purchase in [free, taken] {
-                _ = try await app.dependencies.holds.store.release(showtimeID: showtime.id, holdID: purchase.holdID, owner: nil)
+                await app.dependencies.holds.releaseAny(showtimeID: showtime.id, holdID: purchase.holdID)
             }
             // Someone else holds the second seat now.
             #expect(try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: bob, json: "{\"seat_ids\": [\(showtime.rows[2][1])]}").status == .created)

@@ -327,7 +327,7 @@ import Testing
             let id = try #require(try created.json()["id"] as? String)
             let heldETag = try await app.request(.get, "/showtimes/\(showtime.id)/seats").headers[.eTag]
             try await Task.sleep(for: .milliseconds(400))
-            let worker = HoldExpiryWorker(redis: app.dependencies.redis, store: app.dependencies.holds.store, logger: Logger(label: "test"))
+            let worker = app.dependencies.holds.expiryWorker(logger: Logger(label: "test"))
             // The app's own worker may have swept first; either way the hold's record must be gone.
             _ = try await worker.sweep()
             let after = try await app.request(.get, "/showtimes/\(showtime.id)/seats")

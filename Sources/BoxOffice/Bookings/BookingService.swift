@@ -13,7 +13,7 @@ public struct Booking: Sendable, Equatable, Encodable {
 
     public var id: UUID
     public var userID: UUID
-    public var status: String
+    public var status: BookingStatus
     public var amount: Int
     public var currency: String
     public var ticketCode: String?
@@ -60,15 +60,13 @@ public struct Booking: Sendable, Equatable, Encodable {
 public struct BookingFilter: Sendable {
     public var showtimeID: Int?
     public var userID: UUID?
-    public var status: String?
+    public var status: BookingStatus?
     public var from: Date?
     public var to: Date?
     public var limit = 50
     public var offset = 0
 
     public init() {}
-
-    public static let statuses = ["pending", "confirmed", "failed", "payment_failed", "expired", "cancelled"]
 }
 
 /// What a door scan found.
@@ -115,7 +113,7 @@ public struct BookingService: Sendable {
         return Booking(
             id: try row.decode(UUID.self, column: "id"),
             userID: try row.decode(UUID.self, column: "user_id"),
-            status: try row.decode(String.self, column: "status"),
+            status: try row.decode(BookingStatus.self, column: "status"),
             amount: try row.decode(Int.self, column: "amount_minor"),
             currency: try row.decode(String.self, column: "currency"),
             ticketCode: try row.decode(String?.self, column: "ticket_code"),
@@ -189,23 +187,28 @@ public struct BookingService: Sendable {
                         : "Bookings can be cancelled until \(Int(settings.cancellationCutoff.timeInterval / 60)) minutes before the start."
                 )
             }
-            let status = try row.decode(String.self, column: "status")
-            guard status == "confirmed" || status == "pending" else {
-                throw BoxOfficeError(.conflict, code: "not_cancellable", message: "A \(status) booking cannot be cancelled.")
+            let status = try row.decode(BookingStatus.self, column: "status")
+            guard status.isCancellable else {
+                throw BoxOfficeError(.conflict, code: "not_cancellable", message: "A \(status.rawValue) booking cannot be cancelled.")
             }
-            return try await cancelLocked(bookingID: id, reason: identity.isAdmin && owner != identity.userID ? "cancelled_by_admin" : "cancelled_by_owner", in: tx)
+            let reason: RefundReason = identity.isAdmin && owner != identity.userID ? .cancelledByAdmin : .cancelledByOwner
+            return try await cancelLocked(bookingID: id, reason: reason, in: tx)
         }
         await perform(effects)
         return try await booking(id, for: identity)
     }
 
-    /// Cancels a showtime and every booking of it, with refunds, in one transaction.
+    /// Cancels a showtime and every booking of it, with refunds, in one transaction. Once it
+    /// committed, Redis refuses every hold of the showtime on every instance and its holds are
+    /// released; should the process die first, the outbox row has that done by another. A
+    /// payment still in flight serialises with this on the showtime's and the bookings' rows:
+    /// whichever commits second sees the other, so it ends refunded either way.
     public func cancelShowtime(_ showtimeID: Int) async throws -> Int {
         let (count, effects) = try await postgres.withTransaction { tx -> (Int, CancelEffects) in
             guard let row = try await tx.query("""
                 SELECT status, starts_at FROM showtimes WHERE id = \(showtimeID) FOR UPDATE
                 """).first else { throw BoxOfficeError.notFound("Showtime \(showtimeID)") }
-            guard try row.decode(String.self, column: "status") == "scheduled" else {
+            guard try row.decode(ShowtimeStatus.self, column: "status") == .scheduled else {
                 throw BoxOfficeError(.conflict, code: "already_cancelled", message: "Showtime \(showtimeID) is already cancelled.")
             }
             guard try row.decode(Date.self, column: "starts_at") > Date() else {
@@ -219,9 +222,10 @@ public struct BookingService: Sendable {
                 ORDER BY id FOR UPDATE
                 """)
             var effects = CancelEffects()
+            effects.closed = (showtimeID, try await checkout.holds.outbox.record(showtimeID: showtimeID, in: tx))
             for booking in bookings {
                 effects.merge(try await cancelLocked(
-                    bookingID: try booking.decode(UUID.self, column: "id"), reason: "showtime_cancelled", in: tx
+                    bookingID: try booking.decode(UUID.self, column: "id"), reason: .showtimeCancelled, in: tx, outboxID: effects.closed?.outboxID
                 ))
             }
             return (bookings.count, effects)
@@ -231,19 +235,24 @@ public struct BookingService: Sendable {
     }
 
     struct CancelEffects: Sendable {
-        var freed: [Int: [Int]] = [:]
+        /// The showtime was cancelled, with its outbox row.
+        var closed: (showtimeID: Int, outboxID: Int)?
+        var freed: [(showtimeID: Int, seatIDs: [Int], outboxID: Int)] = []
         var released: [(showtimeID: Int, holdID: String)] = []
-        var refunds: [CheckoutService.RefundRequest] = []
+        var refunds: [RefundRequest] = []
 
         mutating func merge(_ other: CancelEffects) {
-            freed.merge(other.freed) { $0 + $1 }
+            freed += other.freed
             released += other.released
             refunds += other.refunds
         }
     }
 
-    /// Cancels one booking whose row the transaction has locked.
-    private func cancelLocked(bookingID: UUID, reason: String, in tx: PostgresConnection) async throws -> CancelEffects {
+    /// Cancels one booking whose row the transaction has locked. Freed seats are recorded in
+    /// the outbox (`outboxID`: a row this transaction wrote already).
+    private func cancelLocked(
+        bookingID: UUID, reason: RefundReason, in tx: PostgresConnection, outboxID: Int? = nil
+    ) async throws -> CancelEffects {
         let row = try await tx.query("""
             UPDATE bookings b SET status = 'cancelled', cancelled_at = now(), updated_at = now()
             FROM bookings old WHERE b.id = old.id AND b.id = \(bookingID)
@@ -251,7 +260,7 @@ public struct BookingService: Sendable {
             """).first!
         let showtimeID = try row.decode(Int.self, column: "showtime_id")
         var effects = CancelEffects()
-        guard try row.decode(String.self, column: "status") == "confirmed" else {
+        guard try row.decode(BookingStatus.self, column: "status") == .confirmed else {
             // Pending: nothing was sold; a payment that still comes is refunded on arrival.
             effects.released.append((showtimeID, try row.decode(String.self, column: "hold_id")))
             return effects
@@ -262,7 +271,9 @@ public struct BookingService: Sendable {
             RETURNING seat_id
             """)
         try await tx.query("UPDATE booking_seats SET active = false WHERE booking_id = \(bookingID)")
-        effects.freed[showtimeID, default: []] += try freed.map { try $0.decode(Int.self, column: "seat_id") }
+        var recorded = outboxID
+        if recorded == nil { recorded = try await checkout.holds.outbox.record(showtimeID: showtimeID, in: tx) }
+        effects.freed.append((showtimeID, try freed.map { try $0.decode(Int.self, column: "seat_id") }, recorded!))
         if let payment = try await tx.query("""
             SELECT id, provider_payment_id FROM payments WHERE booking_id = \(bookingID) AND status = 'succeeded' LIMIT 1
             """).first {
@@ -273,7 +284,7 @@ public struct BookingService: Sendable {
                 VALUES (\(bookingID), \(try payment.decode(UUID.self, column: "id")), \(amount), \(currency), \(reason))
                 RETURNING id
                 """).first!.decode(UUID.self, column: "id")
-            effects.refunds.append(CheckoutService.RefundRequest(
+            effects.refunds.append(RefundRequest(
                 refundID: refundID, providerPaymentID: try payment.decode(String.self, column: "provider_payment_id"),
                 amountMinor: amount, currency: currency
             ))
@@ -282,19 +293,13 @@ public struct BookingService: Sendable {
     }
 
     private func perform(_ effects: CancelEffects) async {
-        let store = checkout.holds.store
-        for (showtimeID, seats) in effects.freed {
-            do {
-                try await store.unsell(showtimeID: showtimeID, seatIDs: seats)
-            } catch {
-                logger.warning("seats freed but Redis was not told; dropping the sold cache", metadata: ["error": "\(error)"])
-                await store.forgetSold(showtimeID: showtimeID)
-            }
+        let holds = checkout.holds
+        if let closed = effects.closed { await holds.applyCancelled(showtimeID: closed.showtimeID, outboxID: closed.outboxID) }
+        for freed in effects.freed {
+            await holds.applyFreed(showtimeID: freed.showtimeID, seatIDs: freed.seatIDs, outboxID: freed.outboxID)
         }
-        for (showtimeID, holdID) in effects.released {
-            _ = try? await store.release(showtimeID: showtimeID, holdID: holdID, owner: nil)
-        }
-        await checkout.requestRefunds(effects.refunds)
+        for (showtimeID, holdID) in effects.released { await holds.releaseAny(showtimeID: showtimeID, holdID: holdID) }
+        await checkout.refunds.request(effects.refunds)
     }
 
     // MARK: - The door
@@ -329,10 +334,10 @@ public struct BookingService: Sendable {
                 details: ["checked_in_at": .string(at.formatted(.iso8601)), "booking_id": .string(booking.id.uuidString.lowercased())]
             )
         }
-        if booking.status != "confirmed" {
+        if booking.status != .confirmed {
             throw BoxOfficeError(
-                .conflict, code: "ticket_cancelled", message: "This ticket's booking is \(booking.status).",
-                details: ["status": .string(booking.status)]
+                .conflict, code: "ticket_cancelled", message: "This ticket's booking is \(booking.status.rawValue).",
+                details: ["status": .string(booking.status.rawValue)]
             )
         }
         throw BoxOfficeError(

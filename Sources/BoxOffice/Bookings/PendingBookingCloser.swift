@@ -36,9 +36,7 @@ public struct PendingBookingCloser: Service {
             RETURNING showtime_id, hold_id
             """)
         for row in closed {
-            _ = try? await holds.store.release(
-                showtimeID: try row.decode(Int.self, column: "showtime_id"), holdID: try row.decode(String.self, column: "hold_id"), owner: nil
-            )
+            await holds.releaseAny(showtimeID: try row.decode(Int.self, column: "showtime_id"), holdID: try row.decode(String.self, column: "hold_id"))
         }
         return closed.count
     }

@@ -189,9 +189,14 @@ public struct MovieStore: Sendable {
                 if remaining > 0 {
                     // What remains of the future has only dead bookings (failed, expired,
                     // cancelled): nobody may buy tickets for an archived movie any more.
+                    // Redis learns of each through the availability outbox (its sweep closes them).
                     try await connection.query("""
-                        UPDATE showtimes SET status = 'cancelled', cancelled_at = now(), updated_at = now()
-                        WHERE movie_id = \(id) AND status = 'scheduled' AND starts_at > now()
+                        WITH cancelled AS (
+                            UPDATE showtimes SET status = 'cancelled', cancelled_at = now(), updated_at = now()
+                            WHERE movie_id = \(id) AND status = 'scheduled' AND starts_at > now()
+                            RETURNING id
+                        )
+                        INSERT INTO availability_outbox (showtime_id) SELECT id FROM cancelled
                         """)
                     try await connection.query("UPDATE movies SET archived_at = now(), updated_at = now() WHERE id = \(id)")
                     return (.archived, nil)

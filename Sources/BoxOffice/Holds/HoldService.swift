@@ -22,6 +22,9 @@ public struct SeatHold: Sendable, Equatable {
     public var extensionsLeft: Int
     /// The booking a checkout made of this hold, once one did.
     public var bookingID: UUID? = nil
+    /// The showtime's start as the holder was shown it: checkout refuses a hold whose showtime
+    /// moved since (nil for a hold that did not record it).
+    public var startsAt: Date? = nil
 
     public var total: Int { seats.reduce(0) { $0 + $1.price } }
 }
@@ -45,13 +48,15 @@ public struct SeatMap: Sendable {
 /// Seat holds: the rules around the Redis scripts. The hot paths touch Redis only (plus the
 /// process's layout cache); PostgreSQL is read when a showtime's sold cache must be rebuilt.
 public struct HoldService: Sendable {
-    public let store: SeatHoldStore
+    let store: SeatHoldStore
     public let layouts: ShowtimeLayoutCache
     let postgres: PostgresPool
     let redis: RedisClient
     public let settings: BoxOfficeSettings
     let logger: Logger
     private let pickingViews: PickingViews
+    /// Committed changes Redis must still learn; the bookings' transactions write to it.
+    public let outbox: AvailabilityOutbox
 
     public init(
         redis: RedisClient, postgres: PostgresPool, scripts: HoldScripts, settings: BoxOfficeSettings, logger: Logger
@@ -63,6 +68,12 @@ public struct HoldService: Sendable {
         self.settings = settings
         self.logger = logger
         self.pickingViews = PickingViews(maxAge: settings.seatMapMaxAge)
+        self.outbox = AvailabilityOutbox(postgres: postgres)
+    }
+
+    /// The worker that releases this service's expired holds.
+    public func expiryWorker(logger: Logger) -> HoldExpiryWorker {
+        HoldExpiryWorker(redis: redis, store: store, logger: logger)
     }
 
     // MARK: - Holding
@@ -157,21 +168,26 @@ public struct HoldService: Sendable {
         try await store.markActive(showtimeID: layout.showtimeID, until: Date() + ttl.timeInterval)
         var outcome = try await store.hold(
             showtimeID: layout.showtimeID, holdID: holdID, owner: owner, seatIDs: seatIDs, ttl: ttl,
-            perUserLimit: settings.maxSeatsPerUser, attemptsPerSecond: counted ? nil : settings.holdAttemptsPerSecond
+            perUserLimit: settings.maxSeatsPerUser, attemptsPerSecond: counted ? nil : settings.holdAttemptsPerSecond,
+            startsAt: layout.startsAt
         )
         if outcome == .soldNotLoaded {
             try await loadSoldCache(layout.showtimeID)
             outcome = try await store.hold(
                 showtimeID: layout.showtimeID, holdID: holdID, owner: owner, seatIDs: seatIDs, ttl: ttl,
-                perUserLimit: settings.maxSeatsPerUser
+                perUserLimit: settings.maxSeatsPerUser, startsAt: layout.startsAt
             )
         }
         switch outcome {
         case .held(_, let expiresAt):
             return .success(SeatHold(
                 id: holdID, showtimeID: layout.showtimeID, owner: owner, seats: seatIDs.compactMap(layout.seat),
-                currency: layout.currency, expiresAt: expiresAt, extensionsUsed: 0, extensionsLeft: settings.maxHoldExtensions
+                currency: layout.currency, expiresAt: expiresAt, extensionsUsed: 0, extensionsLeft: settings.maxHoldExtensions,
+                startsAt: layout.startsAt
             ))
+        case .closed:
+            // This instance's layout is older than the cancel: Redis' mark answers for every instance.
+            throw Self.showtimeCancelled
         case .taken(let seats):
             return .failure(taken: seats)
         case .limitReached(let heldNow):
@@ -200,7 +216,8 @@ public struct HoldService: Sendable {
         return SeatHold(
             id: id, showtimeID: showtimeID, owner: owner, seats: record.seatIDs.compactMap(layout.seat),
             currency: layout.currency, expiresAt: record.expiresAt, extensionsUsed: record.extensionsUsed,
-            extensionsLeft: max(0, settings.maxHoldExtensions - record.extensionsUsed), bookingID: record.bookingID
+            extensionsLeft: max(0, settings.maxHoldExtensions - record.extensionsUsed), bookingID: record.bookingID,
+            startsAt: record.startsAt
         )
     }
 
@@ -289,9 +306,25 @@ public struct HoldService: Sendable {
 
     // MARK: - Helpers
 
-    /// Fills Redis' sold cache from PostgreSQL (first use, or after Redis lost its data).
+    /// Fills Redis' sold cache from PostgreSQL (first use, after Redis lost its data, or after
+    /// a repair dropped it), with the showtime's cancelled mark. The cache's epoch is read first:
+    /// should a seat leave the cache (or the cache be dropped) while PostgreSQL is read, the
+    /// load is refused and PostgreSQL read again, so a stale read never installs.
     func loadSoldCache(_ showtimeID: Int) async throws {
-        try await store.loadSold(showtimeID: showtimeID, soldSeatIDs: Array(try await soldSeats(showtimeID)))
+        for _ in 0..<5 {
+            let epoch = try await store.soldEpoch(showtimeID: showtimeID)
+            guard let row = try await postgres.query("""
+                SELECT s.status,
+                       coalesce((SELECT array_agg(seat_id) FROM showtime_seats WHERE showtime_id = s.id AND status = 'sold'), '{}') AS sold
+                FROM showtimes s WHERE s.id = \(showtimeID)
+                """).first else { throw BoxOfficeError.notFound("The showtime") }
+            let cancelled = try row.decode(ShowtimeStatus.self, column: "status") == .cancelled
+            let sold = try row.decode([Int].self, column: "sold")
+            if try await store.loadSold(showtimeID: showtimeID, soldSeatIDs: sold, cancelled: cancelled, epoch: epoch) != .stale {
+                return
+            }
+        }
+        throw RedisError(.unexpectedReply, "the sold cache of showtime \(showtimeID) kept changing while it loaded")
     }
 
     private func soldSeats(_ showtimeID: Int) async throws -> Set<Int> {
@@ -312,12 +345,8 @@ public struct HoldService: Sendable {
     }
 
     static func checkOnSale(_ layout: ShowtimeLayout) throws(BoxOfficeError) {
-        if layout.isCancelled {
-            throw BoxOfficeError(.gone, code: "showtime_cancelled", message: "This showtime was cancelled.")
-        }
-        if layout.startsAt <= Date() {
-            throw BoxOfficeError(.gone, code: "showtime_started", message: "This showtime has already started.")
-        }
+        if layout.isCancelled { throw showtimeCancelled }
+        if layout.startsAt <= Date() { throw showtimeStarted }
     }
 
     static func validate(seatIDs: [Int], in layout: ShowtimeLayout, limit: Int) throws(BoxOfficeError) {
@@ -361,6 +390,8 @@ public struct HoldService: Sendable {
         HoldID.showtimeID(of: holdID)
     }
 
+    static let showtimeCancelled = BoxOfficeError(.gone, code: "showtime_cancelled", message: "This showtime was cancelled.")
+    static let showtimeStarted = BoxOfficeError(.gone, code: "showtime_started", message: "This showtime has already started.")
     static let holdNotFound = BoxOfficeError(.notFound, code: "hold_not_found", message: "There is no such hold of yours.")
     static let holdExpired = BoxOfficeError(.gone, code: "hold_expired", message: "This hold has expired; its seats may be taken. Hold them again.")
 }

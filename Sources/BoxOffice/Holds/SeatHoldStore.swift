@@ -22,6 +22,9 @@ public struct ShowtimeKeys: Sendable, Hashable {
     public var version: String { prefix + "version" }
     public var userSeatCounts: String { prefix + "users" }
     public var events: String { prefix + "events" }
+    /// Bumped whenever seats may leave the sold cache (a seat freed, the cache dropped): a load
+    /// that read PostgreSQL before the bump is refused and reads again.
+    public var soldEpoch: String { prefix + "sold-epoch" }
     /// One person's hold attempts in the current second.
     public func attempts(of owner: UUID) -> String { prefix + "attempts:" + owner.uuidString }
 }
@@ -35,6 +38,9 @@ public struct HoldScripts: Sendable {
     public let loadSold: RedisScript
     public let seatMap: RedisScript
     public let unsell: RedisScript
+    public let forgetSold: RedisScript
+    public let close: RedisScript
+    public let repairSold: RedisScript
 
     /// Reads the scripts from `directory` (the repository's `lua/`).
     public init(directory: String) throws(BoxOfficeError) {
@@ -53,9 +59,12 @@ public struct HoldScripts: Sendable {
         loadSold = try read("load-sold")
         seatMap = try read("seat-map")
         unsell = try read("unsell")
+        forgetSold = try read("forget-sold")
+        close = try read("close")
+        repairSold = try read("repair-sold")
     }
 
-    public var all: [RedisScript] { [hold, release, extend, confirm, loadSold, seatMap, unsell] }
+    public var all: [RedisScript] { [hold, release, extend, confirm, loadSold, seatMap, unsell, forgetSold, close, repairSold] }
 }
 
 /// Seat holds in Redis: each operation is one atomic script.
@@ -70,6 +79,8 @@ public struct SeatHoldStore: Sendable {
         case soldNotLoaded
         /// The owner made more attempts this second than allowed; nothing was taken.
         case tooManyAttempts
+        /// The showtime was cancelled: no hold is taken any more.
+        case closed
     }
 
     public enum ReleaseOutcome: Sendable, Equatable {
@@ -104,7 +115,8 @@ public struct SeatHoldStore: Sendable {
         seatIDs: [Int],
         ttl: Duration,
         perUserLimit: Int,
-        attemptsPerSecond: Int? = nil
+        attemptsPerSecond: Int? = nil,
+        startsAt: Date? = nil
     ) async throws -> HoldOutcome {
         let keys = ShowtimeKeys(showtimeID: showtimeID)
         let reply = try await redis.evaluate(
@@ -112,7 +124,7 @@ public struct SeatHoldStore: Sendable {
             keys: [keys.hold(holdID), keys.expiry, keys.sold, keys.version, keys.userSeatCounts, keys.attempts(of: owner)]
                 + seatIDs.map(keys.seat),
             arguments: [holdID, owner.uuidString, String(ttl.milliseconds), String(perUserLimit), keys.events,
-                        attemptsPerSecond.map(String.init) ?? ""]
+                        attemptsPerSecond.map(String.init) ?? "", startsAt.map { String(Self.milliseconds($0)) } ?? ""]
                 + seatIDs.map(String.init)
         )
         let parts = try Self.parts(reply)
@@ -127,6 +139,8 @@ public struct SeatHoldStore: Sendable {
             return .soldNotLoaded
         case "too_many":
             return .tooManyAttempts
+        case "closed":
+            return .closed
         default:
             throw RedisError(.unexpectedReply, "hold answered \(reply)")
         }
@@ -192,16 +206,37 @@ public struct SeatHoldStore: Sendable {
         return try Self.int(try Self.parts(reply), 1)
     }
 
-    /// Fills the sold cache from PostgreSQL's sold seats when it is missing; the version after.
+    public enum LoadOutcome: Sendable, Equatable {
+        case loaded(version: Int)
+        /// Another reader loaded it first.
+        case already(version: Int)
+        /// The epoch moved after PostgreSQL was read: read it again.
+        case stale
+    }
+
+    /// Fills the sold cache from PostgreSQL's sold seats (and its cancelled mark) when it is
+    /// missing. With `epoch` (read by `soldEpoch` before PostgreSQL was read), refused when
+    /// seats may have left the cache since.
     @discardableResult
-    public func loadSold(showtimeID: Int, soldSeatIDs: [Int]) async throws -> Int {
+    public func loadSold(showtimeID: Int, soldSeatIDs: [Int], cancelled: Bool = false, epoch: Int? = nil) async throws -> LoadOutcome {
         let keys = ShowtimeKeys(showtimeID: showtimeID)
         let reply = try await redis.evaluate(
             scripts.loadSold,
-            keys: [keys.sold, keys.version],
-            arguments: soldSeatIDs.map(String.init)
+            keys: [keys.sold, keys.version, keys.soldEpoch],
+            arguments: [epoch.map(String.init) ?? "", cancelled ? "1" : "0"] + soldSeatIDs.map(String.init)
         )
-        return try Self.int(try Self.parts(reply), 1)
+        let parts = try Self.parts(reply)
+        switch parts.first?.string {
+        case "loaded": return .loaded(version: try Self.int(parts, 1))
+        case "already": return .already(version: try Self.int(parts, 1))
+        case "stale": return .stale
+        default: throw RedisError(.unexpectedReply, "load-sold answered \(reply)")
+        }
+    }
+
+    /// The sold cache's epoch, read before PostgreSQL's sold seats are (see `loadSold`).
+    public func soldEpoch(showtimeID: Int) async throws -> Int {
+        try await redis.send(.get(ShowtimeKeys(showtimeID: showtimeID).soldEpoch)).flatMap(Int.init) ?? 0
     }
 
     /// What one atomic read of a showtime's availability saw.
@@ -255,21 +290,24 @@ public struct SeatHoldStore: Sendable {
         public var extensionsUsed: Int
         /// The booking a checkout made of this hold, once one did.
         public var bookingID: UUID?
+        /// The showtime's start as the holder was shown it (nil for holds that did not record it).
+        public var startsAt: Date?
     }
 
     /// The hold's record, or nil when there is none (never was, released, confirmed, or long expired).
     public func record(showtimeID: Int, holdID: String) async throws -> HoldRecord? {
         let reply = try await redis.send(RedisCommand<RedisReply>(
-            ["HMGET", ShowtimeKeys(showtimeID: showtimeID).hold(holdID), "owner", "seats", "expires_at", "extensions", "booking"]
+            ["HMGET", ShowtimeKeys(showtimeID: showtimeID).hold(holdID), "owner", "seats", "expires_at", "extensions", "booking", "starts_at"]
         ))
-        guard let fields = reply.array, fields.count == 5, let owner = fields[0].string.flatMap(UUID.init(uuidString:)),
+        guard let fields = reply.array, fields.count == 6, let owner = fields[0].string.flatMap(UUID.init(uuidString:)),
               let expires = fields[2].integer else { return nil }
         return HoldRecord(
             owner: owner,
             seatIDs: (fields[1].string ?? "").split(separator: ",").compactMap { Int($0) },
             expiresAt: Self.date(milliseconds: expires),
             extensionsUsed: fields[3].integer ?? 0,
-            bookingID: fields[4].string.flatMap(UUID.init(uuidString:))
+            bookingID: fields[4].string.flatMap(UUID.init(uuidString:)),
+            startsAt: fields[5].integer.map(Self.date(milliseconds:))
         )
     }
 
@@ -278,9 +316,45 @@ public struct SeatHoldStore: Sendable {
     public func unsell(showtimeID: Int, seatIDs: [Int]) async throws -> Int {
         let keys = ShowtimeKeys(showtimeID: showtimeID)
         let reply = try await redis.evaluate(
-            scripts.unsell, keys: [keys.sold, keys.version], arguments: [keys.events] + seatIDs.map(String.init)
+            scripts.unsell, keys: [keys.sold, keys.version, keys.soldEpoch], arguments: [keys.events] + seatIDs.map(String.init)
         )
         return try Self.int(try Self.parts(reply), 1)
+    }
+
+    /// After PostgreSQL committed a showtime's cancellation: every instance's next hold is
+    /// refused; live clients are told. The version after.
+    @discardableResult
+    public func close(showtimeID: Int) async throws -> Int {
+        let keys = ShowtimeKeys(showtimeID: showtimeID)
+        let reply = try await redis.evaluate(scripts.close, keys: [keys.sold, keys.version], arguments: [keys.events])
+        return try Self.int(try Self.parts(reply), 1)
+    }
+
+    /// Every hold id of the showtime that Redis still records, live or lapsed.
+    public func holdIDs(showtimeID: Int) async throws -> [String] {
+        try await redis.send(RedisCommand(["ZRANGE", ShowtimeKeys(showtimeID: showtimeID).expiry, "0", "-1"]))
+            .array?.compactMap(\.string) ?? []
+    }
+
+    /// The number of holds of the showtime that have not expired.
+    public func liveHoldCount(showtimeID: Int) async throws -> Int {
+        let now = Self.milliseconds(Date())
+        return try await redis.send(RedisCommand<RedisReply>(
+            ["ZCOUNT", ShowtimeKeys(showtimeID: showtimeID).expiry, "(\(now)", "+inf"]
+        )).integer ?? 0
+    }
+
+    /// PostgreSQL said `seatIDs` are sold: they join the sold cache if it is loaded. The
+    /// number of seats Redis did not know were sold.
+    @discardableResult
+    public func repairSold(showtimeID: Int, seatIDs: [Int]) async throws -> Int {
+        guard !seatIDs.isEmpty else { return 0 }
+        let keys = ShowtimeKeys(showtimeID: showtimeID)
+        let reply = try await redis.evaluate(
+            scripts.repairSold, keys: [keys.sold, keys.version], arguments: [keys.events] + seatIDs.map(String.init)
+        )
+        let parts = try Self.parts(reply)
+        return parts.first?.string == "repaired" ? try Self.int(parts, 2) : 0
     }
 
     /// The hold id on each of `seatIDs` that is held now.
@@ -295,10 +369,11 @@ public struct SeatHoldStore: Sendable {
         return holders
     }
 
-    /// Drops the sold cache after Redis missed a change, so the next reader rebuilds it from
-    /// PostgreSQL. Best effort: if Redis is down, its cache is rebuilt when it returns empty.
-    public func forgetSold(showtimeID: Int) async {
-        _ = try? await redis.send(.del([ShowtimeKeys(showtimeID: showtimeID).sold]))
+    /// Drops the sold cache after Redis may have missed a change, so the next reader rebuilds
+    /// it from PostgreSQL (and a load that read PostgreSQL before now is refused).
+    public func forgetSold(showtimeID: Int) async throws {
+        let keys = ShowtimeKeys(showtimeID: showtimeID)
+        _ = try await redis.evaluate(scripts.forgetSold, keys: [keys.sold, keys.soldEpoch], arguments: [])
     }
 
     /// The showtime's availability version (the seat map's ETag); 0 before any change.
@@ -322,6 +397,10 @@ public struct SeatHoldStore: Sendable {
 
     private static func date(milliseconds: Int) -> Date {
         Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+
+    static func milliseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 }
 

@@ -242,13 +242,6 @@ public struct RevenueReport: Sendable, Equatable, Encodable {
 
 // MARK: - Reservations
 
-/// The booking statuses a reservation may have.
-public enum BookingStatus: String, Sendable, CaseIterable {
-    case pending, confirmed, failed
-    case paymentFailed = "payment_failed"
-    case expired, cancelled
-}
-
 /// Filters of the reservations report; all optional. `period` is when the booking was made.
 public struct ReservationFilter: Sendable, Equatable {
     public var movieID: Int?
