@@ -8,6 +8,7 @@ public enum SchedulingRoutes {
         ShowtimesController(
             showtimes: ShowtimeStore(postgres: dependencies.postgres),
             bookings: dependencies.bookings,
+            holds: dependencies.holds,
             timeZone: dependencies.settings.timeZone
         ).addRoutes(to: router)
     }

@@ -7,12 +7,15 @@ public struct ShowtimesController: Sendable {
     let showtimes: ShowtimeStore
     /// Cancelling a showtime cancels its bookings, with refunds.
     let bookings: BookingService
+    /// A move is refused while seats are held.
+    let holds: HoldService
     /// The zone whose calendar days `?date=` names.
     let timeZone: TimeZone
 
-    public init(showtimes: ShowtimeStore, bookings: BookingService, timeZone: TimeZone) {
+    public init(showtimes: ShowtimeStore, bookings: BookingService, holds: HoldService, timeZone: TimeZone) {
         self.showtimes = showtimes
         self.bookings = bookings
+        self.holds = holds
         self.timeZone = timeZone
     }
 
@@ -23,12 +26,13 @@ public struct ShowtimesController: Sendable {
             let input = try await request.decodeJSON(as: ShowtimeInput.self, context: context)
             return EditedResponse(status: .created, response: SchedulingJSON(try await showtimes.create(input)))
         }
-        /// Moves a showtime and/or replaces its prices or currency.
+        /// Moves a showtime and/or replaces its prices or currency. A move is refused while the
+        /// showtime has bookings (409 `showtime_has_bookings`) or held seats (409 `showtime_has_holds`).
         router.put("/admin/showtimes/:id") { request, context in
             _ = try context.requireAdmin()
             let id = try SchedulingQuery.id(context, "Showtime")
             let change = try await request.decodeJSON(as: ShowtimeChange.self, context: context)
-            return SchedulingJSON(try await showtimes.update(id, change))
+            return SchedulingJSON(try await showtimes.update(id, change, liveHolds: { try await holds.liveHoldCount(showtimeID: id) }))
         }
         /// Cancels a showtime and all of its bookings with refunds, in one transaction: 200
         /// with status `cancelled`.

@@ -28,6 +28,25 @@ public enum BookingInvariants {
                   AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.booking_id = b.id)
                 LIMIT 1
                 """),
+            ("a cancelled showtime has a confirmed booking", """
+                SELECT b.id::text AS example FROM bookings b JOIN showtimes s ON s.id = b.showtime_id
+                WHERE s.status = 'cancelled' AND b.status = 'confirmed'
+                LIMIT 1
+                """),
+            ("a cancelled showtime has a sold seat", """
+                SELECT ss.showtime_id || ':' || ss.seat_id AS example FROM showtime_seats ss JOIN showtimes s ON s.id = ss.showtime_id
+                WHERE s.status = 'cancelled' AND ss.status = 'sold'
+                LIMIT 1
+                """),
+            ("a succeeded payment for a cancelled showtime is not refunded in full", """
+                SELECT p.id::text AS example FROM payments p JOIN bookings b ON b.id = p.booking_id
+                JOIN showtimes s ON s.id = b.showtime_id
+                WHERE s.status = 'cancelled' AND p.status = 'succeeded'
+                  AND coalesce((SELECT sum(r.amount_minor) FROM refunds r WHERE r.payment_id = p.id AND r.status <> 'failed'), 0)
+                      < coalesce((SELECT max(e.amount_minor) FROM payment_events e WHERE e.payment_id = p.id AND e.status = 'succeeded'),
+                                 p.amount_minor)
+                LIMIT 1
+                """),
         ]
         var broken: [String] = []
         for (rule, query) in checks {

@@ -64,8 +64,13 @@ public struct ShowtimeStore: Sendable {
     }
 
     /// Moves a showtime and/or replaces its prices or currency. Refused once it started or was
-    /// cancelled, and a move while it has bookings (409 `showtime_has_bookings`).
-    public func update(_ id: Int, _ change: ShowtimeChange, now: Date = Date()) async throws -> Showtime {
+    /// cancelled, and a move while it has bookings (409 `showtime_has_bookings`) or live holds
+    /// (409 `showtime_has_holds`, counted by `liveHolds`): nobody pays for a time they did not
+    /// see. A hold taken on another instance that had not yet seen the move is refused at its
+    /// checkout (409 `showtime_moved`): the hold records the start it was taken for.
+    public func update(
+        _ id: Int, _ change: ShowtimeChange, now: Date = Date(), liveHolds: @Sendable () async throws -> Int = { 0 }
+    ) async throws -> Showtime {
         var validator = Validator()
         let newStart = change.startsAt.flatMap { Self.checkStart($0, now: now, &validator) }
         if let currency = change.currency { Self.checkCurrency(currency, &validator) }
@@ -99,6 +104,14 @@ public struct ShowtimeStore: Sendable {
                             .conflict, code: "showtime_has_bookings",
                             message: "Showtime \(id) has \(bookings) booking(s) and cannot move; cancel it and schedule a new one.",
                             details: ["bookings": .int(bookings)]
+                        )
+                    }
+                    let holds = try await liveHolds()
+                    guard holds == 0 else {
+                        throw BoxOfficeError(
+                            .conflict, code: "showtime_has_holds",
+                            message: "Showtime \(id) has \(holds) live seat hold(s) and cannot move until they lapse (at most the hold time plus the payment window); cancel it and schedule a new one instead.",
+                            details: ["holds": .int(holds)]
                         )
                     }
                     let minutes = try await connection.query("""

@@ -1,0 +1,279 @@
+import BoxOffice
+import BoxOfficeHTTP
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import PostgresClient
+import RedisClient
+import Synchronization
+import Testing
+
+/// Money always ends as a ticket for a show that runs, or a refund: cancels, moves and crashes
+/// around holds, checkouts and payments, against the real Redis and PostgreSQL.
+@Suite struct ShowtimeCancellationTests {
+    static func holdJSON(_ seats: [Int]) -> String { "{\"seat_ids\": \(seats)}" }
+
+    static func cancel(_ app: TestApp, _ showtime: ShowtimeFixture) async throws {
+        let admin = try await app.makeUser(role: .admin)
+        let response = try await app.request(.post, "/admin/showtimes/\(showtime.id)/cancel", as: admin)
+        #expect(response.status == .ok)
+    }
+
+    static func count(_ app: TestApp, _ sql: String) async throws -> Int {
+        try await app.dependencies.postgres.query(PostgresQuery(unsafeSQL: sql)).first!.decode(Int.self, at: 0)
+    }
+
+    @Test func afterACancelEveryHoldPathIs410AtOnceAndLiveHoldsAreReleased() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let (alice, bob) = (try await app.makeUser(), try await app.makeUser())
+            // Alice holds a seat: this instance's layout cache now knows the showtime as scheduled.
+            let held = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: alice, json: Self.holdJSON([showtime.rows[0][0]]))
+            #expect(held.status == .created)
+            let holdID = try #require(try held.json()["id"] as? String)
+            try await Self.cancel(app, showtime)
+
+            let specific = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: bob, json: Self.holdJSON([showtime.rows[1][0]]))
+            #expect(specific.status == .gone)
+            #expect(specific.problemCode == "showtime_cancelled")
+            let best = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: bob, json: "{\"count\": 1}")
+            #expect(best.status == .gone)
+            #expect(best.problemCode == "showtime_cancelled")
+            // Alice's hold went with the cancel: her seat is free on the map, and her checkout says why.
+            let seats = try await app.request(.get, "/showtimes/\(showtime.id)/seats", as: alice).json()["seats"] as? [[String: Any]] ?? []
+            #expect(seats.first { $0["id"] as? Int == showtime.rows[0][0] }?["status"] as? String == "available")
+            let checkout = try await app.request(.post, "/holds/\(holdID)/checkout", as: alice)
+            #expect(checkout.status == .gone)
+            #expect(checkout.problemCode == "showtime_cancelled")
+            #expect(try await Self.count(app, "SELECT count(*) FROM bookings") == 0)
+        }
+    }
+
+    @Test func aHoldWhoseShowtimeIsCancelledIsNotCheckedOutAndWritesNothing() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let held = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: Self.holdJSON([showtime.rows[0][1]]))
+            let holdID = try #require(try held.json()["id"] as? String)
+            // Cancelled in PostgreSQL only, as if Redis had not heard yet: the checkout's own
+            // statement must still refuse.
+            try await app.dependencies.postgres.query("UPDATE showtimes SET status = 'cancelled' WHERE id = \(showtime.id)")
+            let checkout = try await app.request(.post, "/holds/\(holdID)/checkout", as: user)
+            #expect(checkout.status == .gone)
+            #expect(checkout.problemCode == "showtime_cancelled")
+            #expect(try await Self.count(app, "SELECT (SELECT count(*) FROM bookings) + (SELECT count(*) FROM payments)") == 0)
+        }
+    }
+
+    @Test func aShowtimeThatStartedIsNotCheckedOut() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let held = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: Self.holdJSON([showtime.rows[0][1]]))
+            let holdID = try #require(try held.json()["id"] as? String)
+            try await app.dependencies.postgres.query("""
+                UPDATE showtimes SET starts_at = now() - interval '1 minute', ends_at = now() + interval '2 hours' WHERE id = \(showtime.id)
+                """)
+            let checkout = try await app.request(.post, "/holds/\(holdID)/checkout", as: user)
+            #expect(checkout.status == .gone)
+            #expect(checkout.problemCode == "showtime_started")
+            #expect(try await Self.count(app, "SELECT count(*) FROM bookings") == 0)
+        }
+    }
+
+    @Test func aPaymentForACancelledShowtimeIsRefundedInFullAndNeverConfirmed() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let purchase = try await CheckoutTests.checkOut(app, showtime, Array(showtime.rows[2][0...1]), as: user)
+            try await Self.cancel(app, showtime)
+            let paid = try await CheckoutTests.callback(app, payment: purchase.paymentID, amount: purchase.amount)
+            #expect(paid.status == .ok)
+            #expect(try paid.json()["outcome"] as? String == "showtime_cancelled")
+            let booking = try await app.request(.get, "/bookings/\(purchase.bookingID)", as: user).json()
+            #expect(booking["status"] as? String == "cancelled")
+            #expect(booking["ticket_code"] is NSNull)
+            let refund = try #require(try await app.dependencies.postgres.query("SELECT amount_minor, reason FROM refunds").first)
+            #expect(try refund.decode(Int.self, column: "amount_minor") == purchase.amount)
+            #expect(try refund.decode(String.self, column: "reason") == "showtime_cancelled")
+            #expect(try await Self.count(app, "SELECT count(*) FROM showtime_seats WHERE status = 'sold'") == 0)
+            try await CheckoutTests.expectInvariants(app)
+        }
+    }
+
+    @Test func aCancelRacingFiftyPaidCallbacksLeavesEveryPaymentRefundedAndNothingSold() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime(rows: 5, seatsPerRow: 10)
+            var purchases: [CheckoutTests.Purchase] = []
+            for seat in showtime.allSeats.prefix(50) {
+                purchases.append(try await CheckoutTests.checkOut(app, showtime, [seat], as: try await app.makeUser()))
+            }
+            let admin = try await app.makeUser(role: .admin)
+            let outcomes = try await withThrowingTaskGroup(of: String?.self) { group in
+                for purchase in purchases {
+                    group.addTask {
+                        try await CheckoutTests.callback(app, payment: purchase.paymentID, amount: purchase.amount).json()["outcome"] as? String
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...30)))
+                    #expect(try await app.request(.post, "/admin/showtimes/\(showtime.id)/cancel", as: admin).status == .ok)
+                    return nil
+                }
+                return try await group.reduce(into: [String]()) { if let outcome = $1 { $0.append(outcome) } }
+            }
+            #expect(outcomes.count == 50)
+            #expect(Set(outcomes).isSubset(of: ["confirmed", "showtime_cancelled"]), "\(Set(outcomes))")
+            // Confirmed before the cancel and then refunded by it, or refused and refunded: never sold.
+            #expect(try await Self.count(app, "SELECT count(*) FROM bookings WHERE status <> 'cancelled'") == 0)
+            #expect(try await Self.count(app, "SELECT count(*) FROM showtime_seats WHERE status = 'sold'") == 0)
+            #expect(try await Self.count(app, """
+                SELECT count(*) FROM payments p WHERE p.status = 'succeeded'
+                  AND (SELECT coalesce(sum(amount_minor), 0) FROM refunds r WHERE r.payment_id = p.id) = p.amount_minor
+                """) == 50)
+            #expect(try await Self.count(app, "SELECT count(*) FROM refunds WHERE reason <> 'showtime_cancelled'") == 0)
+            try await CheckoutTests.expectInvariants(app)
+        }
+    }
+
+    @Test func aCancelThroughOneInstanceIsRefusedAtOnceByAnother() async throws {
+        try await TestServices.withDatabase { configuration in
+            try await TestServices.withDependencies(postgres: configuration) { first in
+                try await TestServices.withDependencies(postgres: configuration) { second in
+                    let one = buildApplication(first, settings: TestServices.serverSettings, logger: Logger(label: "test.a"))
+                    let other = buildApplication(second, settings: TestServices.serverSettings, logger: Logger(label: "test.b"))
+                    try await one.test(.router) { oneClient in
+                        try await other.test(.router) { otherClient in
+                            let a = TestApp(client: oneClient, dependencies: first)
+                            let b = TestApp(client: otherClient, dependencies: second)
+                            let showtime = try await a.makeShowtime()
+                            let user = try await a.makeUser()
+                            // The other instance has the showtime in its layout cache, as scheduled.
+                            let early = try await b.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: Self.holdJSON([showtime.rows[0][0]]))
+                            #expect(early.status == .created)
+                            try await Self.cancel(a, showtime)
+                            let late = try await b.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: Self.holdJSON([showtime.rows[1][0]]))
+                            #expect(late.status == .gone)
+                            #expect(late.problemCode == "showtime_cancelled")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func aMoveIsRefusedWhileSeatsAreHeldAndAHoldTakenBeforeAMoveIsNotCheckedOut() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let (user, admin) = (try await app.makeUser(), try await app.makeUser(role: .admin))
+            let held = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: Self.holdJSON([showtime.rows[0][2]]))
+            let holdID = try #require(try held.json()["id"] as? String)
+            let later = ISO8601DateFormatter().string(from: Date().addingTimeInterval(3 * 86_400))
+            let move = try await app.request(.put, "/admin/showtimes/\(showtime.id)", as: admin, json: "{\"starts_at\": \"\(later)\"}")
+            #expect(move.status == .conflict)
+            #expect(move.problemCode == "showtime_has_holds")
+
+            // A move that another instance committed before this hold's instance saw it: the
+            // hold records the start it was shown, and its checkout refuses the new time.
+            try await app.dependencies.postgres.query("""
+                UPDATE showtimes SET starts_at = starts_at + interval '1 day', ends_at = ends_at + interval '1 day' WHERE id = \(showtime.id)
+                """)
+            let checkout = try await app.request(.post, "/holds/\(holdID)/checkout", as: user)
+            #expect(checkout.status == .conflict)
+            #expect(checkout.problemCode == "showtime_moved")
+            #expect(try await Self.count(app, "SELECT (SELECT count(*) FROM bookings) + (SELECT count(*) FROM payments)") == 0)
+
+            #expect(try await app.request(.delete, "/holds/\(holdID)", as: user).status == .noContent)
+            let moved = try await app.request(.put, "/admin/showtimes/\(showtime.id)", as: admin, json: "{\"starts_at\": \"\(later)\"}")
+            #expect(moved.status == .ok)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aSaleWhoseProcessDiesBeforeRedisIsToldIsShownSoldByTheNextProcessWithinASecond() async throws {
+        try await TestServices.withDatabase { configuration in
+            // The first process stops for good between the sale's commit and telling Redis.
+            let stopped = Mutex(false)
+            try await TestServices.withDependencies(postgres: configuration, configure: { settings in
+                settings.afterSaleCommit = {
+                    stopped.withLock { $0 = true }
+                    try? await Task.sleep(for: .seconds(3600))
+                }
+            }) { first in
+                let dying = buildApplication(first, settings: TestServices.serverSettings, logger: Logger(label: "test.dying"))
+                try await dying.test(.router) { client in
+                    let app = TestApp(client: client, dependencies: first)
+                    let showtime = try await app.makeShowtime()
+                    let user = try await app.makeUser()
+                    let seats = Array(showtime.rows[1][2...3])
+                    let purchase = try await CheckoutTests.checkOut(app, showtime, seats, as: user)
+                    let callback = Task { try await CheckoutTests.callback(app, payment: purchase.paymentID, amount: purchase.amount) }
+                    while !stopped.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+                    #expect(try await Self.count(app, "SELECT count(*) FROM showtime_seats WHERE status = 'sold'") == 2)
+                    // Redis never heard: its hold lapses as an expired one would, and the seats look free.
+                    await first.holds.releaseAny(showtimeID: showtime.id, holdID: purchase.holdID)
+                    #expect(try await CheckoutTests.seatStatuses(app, showtime)[seats[0]] == "available")
+
+                    // The next process: its outbox worker's first pass rebuilds the showtime.
+                    try await TestServices.withDependencies(postgres: configuration) { second in
+                        let worker = AvailabilityOutboxWorker(holds: second.holds, logger: Logger(label: "test.outbox"))
+                        let started = ContinuousClock.now
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            group.addTask { try await worker.run() }
+                            let next = buildApplication(second, settings: TestServices.serverSettings, logger: Logger(label: "test.next"))
+                            try await next.test(.router) { nextClient in
+                                let b = TestApp(client: nextClient, dependencies: second)
+                                var statuses: [Int: String] = [:]
+                                while ContinuousClock.now - started < .seconds(1) {
+                                    statuses = try await CheckoutTests.seatStatuses(b, showtime)
+                                    if statuses[seats[0]] == "sold" { break }
+                                    try await Task.sleep(for: .milliseconds(50))
+                                }
+                                #expect(statuses[seats[0]] == "sold" && statuses[seats[1]] == "sold", "shown sold within a second")
+                                let other = try await b.makeUser()
+                                let taken = try await b.request(.post, "/showtimes/\(showtime.id)/holds", as: other, json: Self.holdJSON([seats[0]]))
+                                #expect(taken.status == .conflict)
+                                #expect(taken.problemCode == "seats_taken")
+                            }
+                            group.cancelAll()
+                        }
+                        #expect(try await Self.count(app, "SELECT count(*) FROM availability_outbox") == 0)
+                    }
+                    callback.cancel()
+                    try await CheckoutTests.expectInvariants(app)
+                }
+            }
+        }
+    }
+
+    @Test func aCheckoutThatFindsSeatsSoldRepairsTheCacheOnTheSpot() async throws {
+        try await TestServices.withDatabase { configuration in
+            try await TestServices.withDependencies(postgres: configuration, configure: { settings in
+                settings.afterSaleCommit = { try? await Task.sleep(for: .seconds(3600)) }
+            }) { dependencies in
+                let application = buildApplication(dependencies, settings: TestServices.serverSettings, logger: Logger(label: "test"))
+                try await application.test(.router) { client in
+                    let app = TestApp(client: client, dependencies: dependencies)
+                    let showtime = try await app.makeShowtime()
+                    let seat = showtime.rows[0][5]
+                    let purchase = try await CheckoutTests.checkOut(app, showtime, [seat], as: try await app.makeUser())
+                    let callback = Task { try await CheckoutTests.callback(app, payment: purchase.paymentID, amount: purchase.amount) }
+                    while try await Self.count(app, "SELECT count(*) FROM showtime_seats WHERE status = 'sold'") == 0 {
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                    await dependencies.holds.releaseAny(showtimeID: showtime.id, holdID: purchase.holdID)
+                    // Redis offers the sold seat; a hold on it succeeds, and its checkout learns the truth.
+                    let other = try await app.makeUser()
+                    let held = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: other, json: Self.holdJSON([seat]))
+                    #expect(held.status == .created)
+                    let holdID = try #require(try held.json()["id"] as? String)
+                    let checkout = try await app.request(.post, "/holds/\(holdID)/checkout", as: other)
+                    #expect(checkout.problemCode == "seats_sold")
+                    #expect(try await CheckoutTests.seatStatuses(app, showtime)[seat] == "sold", "repaired without any sweep")
+                    callback.cancel()
+                }
+            }
+        }
+    }
+}
