@@ -101,9 +101,17 @@ struct ServeCommand: AsyncParsableCommand {
         domainSettings.sandboxRoutesEnabled = requiredSetting(nil, "BOXOFFICE_SANDBOX_ROUTES") == "1"
         domainSettings.adminEmail = requiredSetting(nil, "BOXOFFICE_ADMIN_EMAIL")
         domainSettings.adminPassword = requiredSetting(nil, "BOXOFFICE_ADMIN_PASSWORD")
+        if requiredSetting(nil, "BOXOFFICE_FAULT_EXIT_AFTER_SALE_COMMIT") == "1" {
+            // Fault runs: the process ends like a kill -9 right after a sale's commit, before
+            // Redis is told (the e2e crash check). Never set in production.
+            domainSettings.afterSaleCommit = { _exit(137) }
+        }
         let postgresConfiguration = try database.configuration()
         let redisConfiguration = try redis.configuration()
         let logger = try logging.bootstrap()
+        if domainSettings.afterSaleCommit != nil {
+            logger.critical("BOXOFFICE_FAULT_EXIT_AFTER_SALE_COMMIT=1: this process exits right after the first sale it commits")
+        }
 
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))

@@ -100,7 +100,14 @@ export async function showShowtime(main, showtimeId) {
       degradedNote.hidden = !fresh.degraded;
       applyStatuses(fresh.seats);
     },
-    onDelta: (delta) => applyStatuses(delta.seats),
+    onDelta: (delta) => {
+      applyStatuses(delta.seats);
+      if (delta.showtime_status === 'cancelled') {
+        const text = 'This showtime has just been cancelled, so tickets are no longer on sale. Any payment for it is refunded in full.';
+        showAlert(alertBox, text, 'error');
+        announce(text);
+      }
+    },
     onMode: (mode) => {
       feedStatus.dataset.mode = mode;
       feedStatus.textContent = { live: 'Live', polling: 'Reconnecting — updating every few seconds', connecting: 'Connecting…' }[mode];
