@@ -55,24 +55,28 @@ public final class AvailabilityOutbox: Sendable {
     }
 
     /// Claims rows older than `age` (none that another sweeper holds), lets `resync` rebuild
-    /// each of their showtimes in Redis, and deletes them; rows whose resync failed stay.
-    /// The showtimes resynced.
-    func sweep(olderThan age: Duration, limit: Int = 500, resync: @Sendable (Int) async throws -> Void) async throws -> [Int] {
+    /// each of their showtimes in Redis (told whether it is cancelled), and deletes them; if a
+    /// resync fails, the rows stay for the next pass. The showtimes resynced.
+    func sweep(
+        olderThan age: Duration, limit: Int = 500, resync: @Sendable (_ showtimeID: Int, _ cancelled: Bool) async throws -> Void
+    ) async throws -> [Int] {
         try await postgres.withTransaction { tx in
             let rows = try await tx.query("""
-                SELECT id, showtime_id FROM availability_outbox
-                WHERE created_at < now() - make_interval(secs => \(age.timeInterval))
-                ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                SELECT o.id, o.showtime_id, s.status FROM availability_outbox o LEFT JOIN showtimes s ON s.id = o.showtime_id
+                WHERE o.created_at < now() - make_interval(secs => \(age.timeInterval))
+                ORDER BY o.id LIMIT \(limit) FOR UPDATE OF o SKIP LOCKED
                 """)
-            var byShowtime: [Int: [Int]] = [:]
+            var byShowtime: [Int: (ids: [Int], cancelled: Bool)] = [:]
             for row in rows {
-                byShowtime[try row.decode(Int.self, column: "showtime_id"), default: []].append(try row.decode(Int.self, column: "id"))
+                let showtimeID = try row.decode(Int.self, column: "showtime_id")
+                byShowtime[showtimeID, default: ([], false)].ids.append(try row.decode(Int.self, column: "id"))
+                byShowtime[showtimeID]?.cancelled = try row.decode(ShowtimeStatus?.self, column: "status") == .cancelled
             }
             var done: [Int] = []
             var showtimes: [Int] = []
-            for (showtimeID, ids) in byShowtime.sorted(by: { $0.key < $1.key }) {
-                try await resync(showtimeID)
-                done += ids
+            for (showtimeID, found) in byShowtime.sorted(by: { $0.key < $1.key }) {
+                try await resync(showtimeID, found.cancelled)
+                done += found.ids
                 showtimes.append(showtimeID)
             }
             if !done.isEmpty { try await tx.query("DELETE FROM availability_outbox WHERE id = ANY(\(done))") }

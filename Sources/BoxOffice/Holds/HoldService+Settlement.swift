@@ -90,10 +90,18 @@ extension HoldService {
         }
     }
 
+    /// The mark first, so that no hold is taken after the list of holds was read; then the
+    /// releases, many in flight at once (the client pipelines them).
     private func closeInRedis(_ showtimeID: Int) async throws {
         try await store.close(showtimeID: showtimeID)
-        for holdID in try await store.holdIDs(showtimeID: showtimeID) {
-            _ = try await store.release(showtimeID: showtimeID, holdID: holdID, owner: nil)
+        let holdIDs = try await store.holdIDs(showtimeID: showtimeID)
+        for start in stride(from: 0, to: holdIDs.count, by: 64) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for holdID in holdIDs[start..<min(start + 64, holdIDs.count)] {
+                    group.addTask { _ = try await store.release(showtimeID: showtimeID, holdID: holdID, owner: nil) }
+                }
+                try await group.waitForAll()
+            }
         }
     }
 
@@ -101,10 +109,8 @@ extension HoldService {
     /// is closed, and every one's sold cache is dropped so that its next reader loads it from
     /// PostgreSQL. The showtimes rebuilt.
     func resyncUnacknowledged(olderThan age: Duration) async throws -> [Int] {
-        try await outbox.sweep(olderThan: age) { showtimeID in
-            let status = try await postgres.query("SELECT status FROM showtimes WHERE id = \(showtimeID)").first?
-                .decode(ShowtimeStatus.self, column: "status")
-            if status == .cancelled { try await closeInRedis(showtimeID) }
+        try await outbox.sweep(olderThan: age) { showtimeID, cancelled in
+            if cancelled { try await closeInRedis(showtimeID) }
             try await store.forgetSold(showtimeID: showtimeID)
         }
     }
