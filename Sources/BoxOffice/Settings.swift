@@ -46,6 +46,12 @@ public struct BoxOfficeSettings: Sendable {
     /// The first admin, created at start if missing.
     public var adminEmail: String?
     public var adminPassword: String?
+    /// How long an instance trusts its cached showtime start and status before reading them
+    /// again (a cancel reaches every instance at once through Redis regardless).
+    public var showtimeStatusLifetime: Duration = .seconds(5)
+    /// An availability change that PostgreSQL committed and Redis has not acknowledged for this
+    /// long is rebuilt from PostgreSQL by any instance's outbox worker.
+    public var availabilityRepairAfter: Duration = .seconds(5)
     /// Fault injection for tests and fault runs: runs after a payment's sale committed in
     /// PostgreSQL and before Redis is told (e.g. to stop the process there).
     public var afterSaleCommit: (@Sendable () async -> Void)?

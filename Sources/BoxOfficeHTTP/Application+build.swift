@@ -118,7 +118,9 @@ public func buildApplication(
         dependencies.redis,
         dependencies.broadcaster,
         dependencies.holds.expiryWorker(logger: dependencies.logger),
-        AvailabilityOutboxWorker(holds: dependencies.holds, logger: dependencies.logger),
+        AvailabilityOutboxWorker(
+            holds: dependencies.holds, staleAfter: dependencies.settings.availabilityRepairAfter, logger: dependencies.logger
+        ),
         PendingBookingCloser(
             postgres: dependencies.postgres, holds: dependencies.holds,
             timeout: dependencies.settings.pendingBookingTimeout, logger: dependencies.logger

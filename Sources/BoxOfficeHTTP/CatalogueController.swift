@@ -13,7 +13,9 @@ public struct CatalogueController: Sendable {
     public init(_ dependencies: AppDependencies) {
         let posters = PosterStore(postgres: dependencies.postgres, directory: dependencies.settings.posterDirectory)
         self.genres = GenreStore(postgres: dependencies.postgres)
-        self.movies = MovieStore(postgres: dependencies.postgres, timeZone: dependencies.settings.timeZone, posters: posters)
+        self.movies = MovieStore(
+            postgres: dependencies.postgres, timeZone: dependencies.settings.timeZone, posters: posters, holds: dependencies.holds
+        )
         self.posters = posters
     }
 

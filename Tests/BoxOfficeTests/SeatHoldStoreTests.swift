@@ -235,6 +235,25 @@ import Testing
         }
     }
 
+    /// A sale (row version 1) and the cancel that freed the seat again (version 2) reach Redis
+    /// in the wrong order: the cache keeps the newer state, free; then a newer sale applies.
+    @Test func changesThatReachRedisOutOfOrderNeverUndoANewerOne() async throws {
+        try await Self.withStore { store, redis, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let keys = ShowtimeKeys(showtimeID: showtime)
+            func sold(_ seat: Int) async throws -> Bool {
+                try await redis.send(RedisCommand<RedisReply>(["SISMEMBER", keys.sold, String(seat)])).integer == 1
+            }
+            try await store.unsell(showtimeID: showtime, seatIDs: [7], rowVersions: [2])
+            try await store.confirm(showtimeID: showtime, holdID: "late", seatIDs: [7], rowVersions: [1])
+            #expect(try await sold(7) == false, "the late sale is older than the cancel")
+            try await store.confirm(showtimeID: showtime, holdID: "next", seatIDs: [7], rowVersions: [3])
+            #expect(try await sold(7))
+            try await store.unsell(showtimeID: showtime, seatIDs: [7], rowVersions: [2])
+            #expect(try await sold(7), "a late cancel of an older sale leaves the newer sale")
+        }
+    }
+
     @Test func aHoldExpiresByItsTTL() async throws {
         try await Self.withStore { store, redis, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])

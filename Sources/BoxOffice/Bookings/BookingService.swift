@@ -192,7 +192,11 @@ public struct BookingService: Sendable {
                 throw BoxOfficeError(.conflict, code: "not_cancellable", message: "A \(status.rawValue) booking cannot be cancelled.")
             }
             let reason: RefundReason = identity.isAdmin && owner != identity.userID ? .cancelledByAdmin : .cancelledByOwner
-            return try await cancelLocked(bookingID: id, reason: reason, in: tx)
+            var effects = try await cancelLocked(bookingID: id, reason: reason, in: tx)
+            if let showtimeID = effects.freedShowtimeID, !effects.freedSeats.isEmpty {
+                effects.freed = (showtimeID, effects.freedSeats, try await checkout.holds.outbox.record(showtimeID: showtimeID, in: tx))
+            }
+            return effects
         }
         await perform(effects)
         return try await booking(id, for: identity)
@@ -222,12 +226,12 @@ public struct BookingService: Sendable {
                 ORDER BY id FOR UPDATE
                 """)
             var effects = CancelEffects()
-            effects.closed = (showtimeID, try await checkout.holds.outbox.record(showtimeID: showtimeID, in: tx))
             for booking in bookings {
-                effects.merge(try await cancelLocked(
-                    bookingID: try booking.decode(UUID.self, column: "id"), reason: .showtimeCancelled, in: tx, outboxID: effects.closed?.outboxID
-                ))
+                effects.merge(try await cancelLocked(bookingID: try booking.decode(UUID.self, column: "id"), reason: .showtimeCancelled, in: tx))
             }
+            // One outbox row for all of it: acknowledged once Redis closed the showtime, freed
+            // its seats and released its holds.
+            effects.closed = (showtimeID, effects.freedSeats, try await checkout.holds.outbox.record(showtimeID: showtimeID, in: tx))
             return (bookings.count, effects)
         }
         await perform(effects)
@@ -235,24 +239,28 @@ public struct BookingService: Sendable {
     }
 
     struct CancelEffects: Sendable {
-        /// The showtime was cancelled, with its outbox row.
-        var closed: (showtimeID: Int, outboxID: Int)?
-        var freed: [(showtimeID: Int, seatIDs: [Int], outboxID: Int)] = []
+        /// The showtime was cancelled: the seats its bookings held, and its outbox row.
+        var closed: (showtimeID: Int, freed: ChangedSeats, outboxID: Int)?
+        /// One booking's seats were freed, with their outbox row.
+        var freed: (showtimeID: Int, seats: ChangedSeats, outboxID: Int)?
+        /// Seats the cancelled bookings held, before an outbox row is recorded for them.
+        var freedShowtimeID: Int?
+        var freedSeats = ChangedSeats()
         var released: [(showtimeID: Int, holdID: String)] = []
         var refunds: [RefundRequest] = []
 
         mutating func merge(_ other: CancelEffects) {
-            freed += other.freed
+            freedShowtimeID = freedShowtimeID ?? other.freedShowtimeID
+            freedSeats.append(contentsOf: other.freedSeats)
             released += other.released
             refunds += other.refunds
         }
     }
 
-    /// Cancels one booking whose row the transaction has locked. Freed seats are recorded in
-    /// the outbox (`outboxID`: a row this transaction wrote already).
-    private func cancelLocked(
-        bookingID: UUID, reason: RefundReason, in tx: PostgresConnection, outboxID: Int? = nil
-    ) async throws -> CancelEffects {
+    /// Cancels one booking whose row the transaction has locked; the caller records the outbox
+    /// row for the seats it freed. The seat rows are locked in seat order first, as a payment
+    /// callback locks them, so the two cannot deadlock.
+    private func cancelLocked(bookingID: UUID, reason: RefundReason, in tx: PostgresConnection) async throws -> CancelEffects {
         let row = try await tx.query("""
             UPDATE bookings b SET status = 'cancelled', cancelled_at = now(), updated_at = now()
             FROM bookings old WHERE b.id = old.id AND b.id = \(bookingID)
@@ -266,14 +274,19 @@ public struct BookingService: Sendable {
             return effects
         }
         let freed = try await tx.query("""
-            UPDATE showtime_seats SET status = 'available', version = version + 1, booking_id = NULL
-            WHERE showtime_id = \(showtimeID) AND booking_id = \(bookingID)
-            RETURNING seat_id
+            WITH locked AS (
+                SELECT seat_id FROM showtime_seats WHERE showtime_id = \(showtimeID) AND booking_id = \(bookingID)
+                ORDER BY seat_id FOR NO KEY UPDATE
+            )
+            UPDATE showtime_seats ss SET status = 'available', version = ss.version + 1, booking_id = NULL
+            FROM locked WHERE ss.showtime_id = \(showtimeID) AND ss.seat_id = locked.seat_id
+            RETURNING ss.seat_id, ss.version
             """)
         try await tx.query("UPDATE booking_seats SET active = false WHERE booking_id = \(bookingID)")
-        var recorded = outboxID
-        if recorded == nil { recorded = try await checkout.holds.outbox.record(showtimeID: showtimeID, in: tx) }
-        effects.freed.append((showtimeID, try freed.map { try $0.decode(Int.self, column: "seat_id") }, recorded!))
+        effects.freedShowtimeID = showtimeID
+        effects.freedSeats = ChangedSeats(
+            ids: try freed.map { try $0.decode(Int.self, column: "seat_id") }, rowVersions: try freed.map { try $0.decode(Int.self, column: "version") }
+        )
         if let payment = try await tx.query("""
             SELECT id, provider_payment_id FROM payments WHERE booking_id = \(bookingID) AND status = 'succeeded' LIMIT 1
             """).first {
@@ -294,10 +307,10 @@ public struct BookingService: Sendable {
 
     private func perform(_ effects: CancelEffects) async {
         let holds = checkout.holds
-        if let closed = effects.closed { await holds.applyCancelled(showtimeID: closed.showtimeID, outboxID: closed.outboxID) }
-        for freed in effects.freed {
-            await holds.applyFreed(showtimeID: freed.showtimeID, seatIDs: freed.seatIDs, outboxID: freed.outboxID)
+        if let closed = effects.closed {
+            await holds.applyCancelled(showtimeID: closed.showtimeID, freed: closed.freed, outboxID: closed.outboxID)
         }
+        if let freed = effects.freed { await holds.applyFreed(showtimeID: freed.showtimeID, seats: freed.seats, outboxID: freed.outboxID) }
         for (showtimeID, holdID) in effects.released { await holds.releaseAny(showtimeID: showtimeID, holdID: holdID) }
         await checkout.refunds.request(effects.refunds)
     }

@@ -109,7 +109,7 @@ extension CheckoutService {
 
     /// What to tell Redis and the provider once the transaction committed.
     struct Effects: Sendable {
-        var sale: (showtimeID: Int, holdID: String, seatIDs: [Int], outboxID: Int)?
+        var sale: (showtimeID: Int, holdID: String, seats: ChangedSeats, outboxID: Int)?
         var release: (showtimeID: Int, holdID: String)?
         var seenSold: (showtimeID: Int, seatIDs: [Int])?
         var refunds: [RefundRequest] = []
@@ -118,7 +118,7 @@ extension CheckoutService {
 
         init(_ settlement: Settlement, _ subject: PaymentLedger.Subject, event: PaymentEvent, written: PaymentLedger.Written) {
             if !settlement.seatsToSell.isEmpty, let outboxID = written.outboxID {
-                sale = (subject.showtimeID, subject.holdID, settlement.seatsToSell, outboxID)
+                sale = (subject.showtimeID, subject.holdID, written.sold, outboxID)
             }
             if settlement.releasesHold { release = (subject.showtimeID, subject.holdID) }
             if !settlement.seatsSeenSold.isEmpty { seenSold = (subject.showtimeID, settlement.seatsSeenSold) }
@@ -149,7 +149,7 @@ extension CheckoutService {
     /// here lose nothing: the sale stands in PostgreSQL and its outbox row has Redis rebuilt.
     private func perform(_ effects: Effects) async {
         if let sale = effects.sale {
-            await holds.applySale(showtimeID: sale.showtimeID, holdID: sale.holdID, seatIDs: sale.seatIDs, outboxID: sale.outboxID)
+            await holds.applySale(showtimeID: sale.showtimeID, holdID: sale.holdID, seats: sale.seats, outboxID: sale.outboxID)
         }
         if let release = effects.release { await holds.releaseAny(showtimeID: release.showtimeID, holdID: release.holdID) }
         if let seen = effects.seenSold { await holds.repairSold(showtimeID: seen.showtimeID, seatIDs: seen.seatIDs) }

@@ -121,6 +121,8 @@ struct PaymentLedger: Sendable {
         var refundID: UUID?
         /// The outbox row of a sale, which Redis must learn.
         var outboxID: Int?
+        /// The seats sold, with their rows' versions after the sale.
+        var sold: ChangedSeats
     }
 
     /// Writes a settlement and the event's outcome in one statement.
@@ -140,7 +142,7 @@ struct PaymentLedger: Sendable {
             ), seats AS (
                 UPDATE showtime_seats SET status = 'sold', version = version + 1, booking_id = \(subject.bookingID)
                 WHERE showtime_id = \(subject.showtimeID) AND seat_id = ANY(\(settlement.seatsToSell)) AND status = 'available'
-                RETURNING seat_id
+                RETURNING seat_id, version
             ), booked_seats AS (
                 UPDATE booking_seats SET active = true
                 WHERE booking_id = \(subject.bookingID) AND seat_id = ANY(\(settlement.seatsToSell))
@@ -158,12 +160,17 @@ struct PaymentLedger: Sendable {
                 SELECT \(subject.showtimeID) WHERE cardinality(\(settlement.seatsToSell)::bigint[]) > 0
                 RETURNING id
             )
-            SELECT (SELECT id FROM refund) AS refund_id, (SELECT count(*) FROM seats) AS sold, (SELECT id FROM outbox) AS outbox_id
+            SELECT (SELECT id FROM refund) AS refund_id, (SELECT id FROM outbox) AS outbox_id,
+                   coalesce((SELECT array_agg(seat_id ORDER BY seat_id) FROM seats), '{}') AS sold_ids,
+                   coalesce((SELECT array_agg(version ORDER BY seat_id) FROM seats), '{}') AS sold_versions
             """).first!
+        let sold = ChangedSeats(ids: try row.decode([Int].self, column: "sold_ids"), rowVersions: try row.decode([Int].self, column: "sold_versions"))
         // The seat rows are locked and were free: anything else is a bug, and rolls back.
-        guard try row.decode(Int.self, column: "sold") == settlement.seatsToSell.count else {
+        guard sold.ids.count == settlement.seatsToSell.count else {
             throw PostgresError(code: .server, message: "a confirmation sold fewer seats than it locked free", sqlState: "XX000")
         }
-        return Written(refundID: try row.decode(UUID?.self, column: "refund_id"), outboxID: try row.decode(Int?.self, column: "outbox_id"))
+        return Written(
+            refundID: try row.decode(UUID?.self, column: "refund_id"), outboxID: try row.decode(Int?.self, column: "outbox_id"), sold: sold
+        )
     }
 }

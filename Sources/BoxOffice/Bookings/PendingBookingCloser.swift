@@ -30,9 +30,15 @@ public struct PendingBookingCloser: Service {
     /// One pass; the number of bookings closed.
     @discardableResult
     public func closeStale() async throws -> Int {
+        // Bookings a callback or a cancel holds locked are skipped (they are being settled); the
+        // rest are locked in id order, as a showtime's cancel locks them, so neither deadlocks.
         let closed = try await postgres.query("""
             UPDATE bookings SET status = 'expired', updated_at = now()
-            WHERE status = 'pending' AND created_at < now() - make_interval(secs => \(timeout.timeInterval))
+            WHERE id IN (
+                SELECT id FROM bookings
+                WHERE status = 'pending' AND created_at < now() - make_interval(secs => \(timeout.timeInterval))
+                ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
+            )
             RETURNING showtime_id, hold_id
             """)
         for row in closed {

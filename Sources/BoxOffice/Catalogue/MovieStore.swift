@@ -6,12 +6,15 @@ public struct MovieStore: Sendable {
     let postgres: PostgresPool
     let timeZone: TimeZone
     let posters: PosterStore
+    /// Closes in Redis the showtimes that archiving a movie cancels (nil: the outbox sweep does, within seconds).
+    let holds: HoldService?
 
     /// `timeZone` says when a day (`showing_on`) starts; `posters` removes a deleted movie's file.
-    public init(postgres: PostgresPool, timeZone: TimeZone, posters: PosterStore) {
+    public init(postgres: PostgresPool, timeZone: TimeZone, posters: PosterStore, holds: HoldService? = nil) {
         self.postgres = postgres
         self.timeZone = timeZone
         self.posters = posters
+        self.holds = holds
     }
 
     /// The one reading of a movie with its genres: every query that returns movies selects
@@ -151,7 +154,7 @@ public struct MovieStore: Sendable {
     /// remain (their bookings point at them), the movie is archived instead of deleted.
     @discardableResult
     public func delete(id: Int) async throws -> Removal {
-        let outcome: (removal: Removal, posterFile: String?)
+        let outcome: (removal: Removal, posterFile: String?, cancelled: [(showtimeID: Int, outboxID: Int)])
         do {
             outcome = try await postgres.withTransaction { connection in
                 // Locks the movie and its showtimes: a checkout racing with this waits, then
@@ -190,19 +193,19 @@ public struct MovieStore: Sendable {
                     // What remains of the future has only dead bookings (failed, expired,
                     // cancelled): nobody may buy tickets for an archived movie any more.
                     // Redis learns of each through the availability outbox (its sweep closes them).
-                    try await connection.query("""
+                    let cancelled = try await connection.query("""
                         WITH cancelled AS (
                             UPDATE showtimes SET status = 'cancelled', cancelled_at = now(), updated_at = now()
                             WHERE movie_id = \(id) AND status = 'scheduled' AND starts_at > now()
                             RETURNING id
                         )
-                        INSERT INTO availability_outbox (showtime_id) SELECT id FROM cancelled
-                        """)
+                        INSERT INTO availability_outbox (showtime_id) SELECT id FROM cancelled RETURNING showtime_id, id
+                        """).map { (showtimeID: try $0.decode(Int.self, column: "showtime_id"), outboxID: try $0.decode(Int.self, column: "id")) }
                     try await connection.query("UPDATE movies SET archived_at = now(), updated_at = now() WHERE id = \(id)")
-                    return (.archived, nil)
+                    return (.archived, nil, cancelled)
                 }
                 try await connection.query("DELETE FROM movies WHERE id = \(id)")
-                return (.deleted, try movieRow.decode(String?.self, column: "poster_file"))
+                return (.deleted, try movieRow.decode(String?.self, column: "poster_file"), [])
             }
         } catch let error as PostgresError where error.code == .foreignKeyViolation {
             // Something else still points at the movie or one of its showtimes.
@@ -210,6 +213,10 @@ public struct MovieStore: Sendable {
         }
         // Only after the commit: a rolled-back delete must keep its poster.
         if let file = outcome.posterFile { await posters.removeFile(named: file) }
+        // Their holds must stop at once, as for a showtime cancelled by itself.
+        for cancelled in outcome.cancelled {
+            await holds?.applyCancelled(showtimeID: cancelled.showtimeID, outboxID: cancelled.outboxID)
+        }
         return outcome.removal
     }
 

@@ -18,8 +18,11 @@ public final class AvailabilityOutbox: Sendable {
     let postgres: PostgresPool
     private let acknowledged = Mutex<[Int]>([])
 
-    init(postgres: PostgresPool) {
+    let logger: Logger
+
+    init(postgres: PostgresPool, logger: Logger) {
         self.postgres = postgres
+        self.logger = logger
     }
 
     /// Records, inside `tx`, that `showtimeID`'s Redis state must follow this transaction.
@@ -75,9 +78,14 @@ public final class AvailabilityOutbox: Sendable {
             var done: [Int] = []
             var showtimes: [Int] = []
             for (showtimeID, found) in byShowtime.sorted(by: { $0.key < $1.key }) {
-                try await resync(showtimeID, found.cancelled)
-                done += found.ids
-                showtimes.append(showtimeID)
+                do {
+                    try await resync(showtimeID, found.cancelled)
+                    done += found.ids
+                    showtimes.append(showtimeID)
+                } catch {
+                    // Its rows stay for the next pass; the others' repairs go ahead.
+                    logger.warning("could not rebuild a showtime in Redis", metadata: ["showtime": "\(showtimeID)", "error": "\(error)"])
+                }
             }
             if !done.isEmpty { try await tx.query("DELETE FROM availability_outbox WHERE id = ANY(\(done))") }
             return showtimes

@@ -1,6 +1,24 @@
 public import Foundation
 import Logging
-import PostgresClient
+
+/// Seats whose rows a committed transaction changed, with each row's version after it: Redis
+/// applies a change to a seat only if it is newer than the last it applied.
+public struct ChangedSeats: Sendable, Equatable {
+    public var ids: [Int] = []
+    public var rowVersions: [Int] = []
+
+    public init(ids: [Int] = [], rowVersions: [Int] = []) {
+        self.ids = ids
+        self.rowVersions = rowVersions
+    }
+
+    public var isEmpty: Bool { ids.isEmpty }
+
+    public mutating func append(contentsOf other: ChangedSeats) {
+        ids += other.ids
+        rowVersions += other.rowVersions
+    }
+}
 
 /// What checkout, payments and cancellations ask of the holds: nothing outside `Holds/`
 /// touches the Redis store. The `apply…` methods run after PostgreSQL committed a change that
@@ -60,9 +78,9 @@ extension HoldService {
     }
 
     /// After a sale committed: seats into the sold cache, the hold gone.
-    public func applySale(showtimeID: Int, holdID: String, seatIDs: [Int], outboxID: Int) async {
+    public func applySale(showtimeID: Int, holdID: String, seats: ChangedSeats, outboxID: Int) async {
         do {
-            try await store.confirm(showtimeID: showtimeID, holdID: holdID, seatIDs: seatIDs)
+            try await store.confirm(showtimeID: showtimeID, holdID: holdID, seatIDs: seats.ids, rowVersions: seats.rowVersions)
             outbox.acknowledge(outboxID)
         } catch {
             logger.warning("sale committed but Redis was not told; the outbox sweep rebuilds it", metadata: ["error": "\(error)"])
@@ -70,20 +88,22 @@ extension HoldService {
     }
 
     /// After a cancellation freed seats.
-    public func applyFreed(showtimeID: Int, seatIDs: [Int], outboxID: Int) async {
+    public func applyFreed(showtimeID: Int, seats: ChangedSeats, outboxID: Int) async {
         do {
-            try await store.unsell(showtimeID: showtimeID, seatIDs: seatIDs)
+            try await store.unsell(showtimeID: showtimeID, seatIDs: seats.ids, rowVersions: seats.rowVersions)
             outbox.acknowledge(outboxID)
         } catch {
             logger.warning("seats freed but Redis was not told; the outbox sweep rebuilds it", metadata: ["error": "\(error)"])
         }
     }
 
-    /// After a showtime's cancellation committed: every instance refuses holds at once, and
-    /// the showtime's holds are released (their owners' live maps show the seats free).
-    public func applyCancelled(showtimeID: Int, outboxID: Int) async {
+    /// After a showtime's cancellation committed: every instance refuses holds at once, the
+    /// seats its bookings held are freed, and its holds are released (their owners' live maps
+    /// show the seats free). Acknowledged only once all of that reached Redis.
+    public func applyCancelled(showtimeID: Int, freed: ChangedSeats = ChangedSeats(), outboxID: Int) async {
         do {
             try await closeInRedis(showtimeID)
+            if !freed.isEmpty { try await store.unsell(showtimeID: showtimeID, seatIDs: freed.ids, rowVersions: freed.rowVersions) }
             outbox.acknowledge(outboxID)
         } catch {
             logger.warning("showtime cancelled but Redis was not told; the outbox sweep closes it", metadata: ["error": "\(error)"])

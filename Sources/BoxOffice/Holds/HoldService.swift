@@ -62,13 +62,13 @@ public struct HoldService: Sendable {
         redis: RedisClient, postgres: PostgresPool, scripts: HoldScripts, settings: BoxOfficeSettings, logger: Logger
     ) {
         self.store = SeatHoldStore(redis: redis, scripts: scripts)
-        self.layouts = ShowtimeLayoutCache(postgres: postgres)
+        self.layouts = ShowtimeLayoutCache(postgres: postgres, statusLifetime: settings.showtimeStatusLifetime)
         self.postgres = postgres
         self.redis = redis
         self.settings = settings
         self.logger = logger
         self.pickingViews = PickingViews(maxAge: settings.seatMapMaxAge)
-        self.outbox = AvailabilityOutbox(postgres: postgres)
+        self.outbox = AvailabilityOutbox(postgres: postgres, logger: logger)
     }
 
     /// The worker that releases this service's expired holds.

@@ -25,6 +25,9 @@ public struct ShowtimeKeys: Sendable, Hashable {
     /// Bumped whenever seats may leave the sold cache (a seat freed, the cache dropped): a load
     /// that read PostgreSQL before the bump is refused and reads again.
     public var soldEpoch: String { prefix + "sold-epoch" }
+    /// Each seat's PostgreSQL row version as last applied to the sold cache, so that changes
+    /// reaching Redis out of order cannot undo a newer one.
+    public var seatVersions: String { prefix + "seat-versions" }
     /// One person's hold attempts in the current second.
     public func attempts(of owner: UUID) -> String { prefix + "attempts:" + owner.uuidString }
 }
@@ -195,15 +198,24 @@ public struct SeatHoldStore: Sendable {
     }
 
     /// After PostgreSQL committed the sale of `seatIDs`: sold cache, hold removed, version bumped.
+    /// `rowVersions`: each seat row's version after the sale (a seat changes in the cache only
+    /// for a version newer than the last applied); nil applies unconditionally.
     @discardableResult
-    public func confirm(showtimeID: Int, holdID: String, seatIDs: [Int]) async throws -> Int {
+    public func confirm(showtimeID: Int, holdID: String, seatIDs: [Int], rowVersions: [Int]? = nil) async throws -> Int {
         let keys = ShowtimeKeys(showtimeID: showtimeID)
         let reply = try await redis.evaluate(
             scripts.confirm,
-            keys: [keys.hold(holdID), keys.expiry, keys.sold, keys.version, keys.userSeatCounts],
-            arguments: [holdID, keys.events, keys.seatPrefix] + seatIDs.map(String.init)
+            keys: [keys.hold(holdID), keys.expiry, keys.sold, keys.version, keys.userSeatCounts, keys.seatVersions],
+            arguments: [holdID, keys.events, keys.seatPrefix] + Self.pairs(seatIDs, rowVersions)
         )
         return try Self.int(try Self.parts(reply), 1)
+    }
+
+    /// Seat id, row version, seat id, row version…; '' for a missing version.
+    private static func pairs(_ seatIDs: [Int], _ rowVersions: [Int]?) -> [String] {
+        seatIDs.indices.flatMap { index in
+            [String(seatIDs[index]), rowVersions.flatMap { index < $0.count ? String($0[index]) : nil } ?? ""]
+        }
     }
 
     public enum LoadOutcome: Sendable, Equatable {
@@ -313,10 +325,11 @@ public struct SeatHoldStore: Sendable {
 
     /// After PostgreSQL committed a cancellation: the seats leave the sold cache; the version after.
     @discardableResult
-    public func unsell(showtimeID: Int, seatIDs: [Int]) async throws -> Int {
+    public func unsell(showtimeID: Int, seatIDs: [Int], rowVersions: [Int]? = nil) async throws -> Int {
         let keys = ShowtimeKeys(showtimeID: showtimeID)
         let reply = try await redis.evaluate(
-            scripts.unsell, keys: [keys.sold, keys.version, keys.soldEpoch], arguments: [keys.events] + seatIDs.map(String.init)
+            scripts.unsell, keys: [keys.sold, keys.version, keys.soldEpoch, keys.seatVersions],
+            arguments: [keys.events] + Self.pairs(seatIDs, rowVersions)
         )
         return try Self.int(try Self.parts(reply), 1)
     }
