@@ -40,9 +40,8 @@ public struct BoxOfficeSettings: Sendable {
     /// bcrypt's cost; tests lower it so that they stay fast.
     public var bcryptCost: UInt8 = 12
     public var minimumPasswordLength = 10
-    /// Failed logins for one email or one client address within the window before 429.
-    public var loginFailureLimit = 5
-    public var loginFailureWindow: Duration = .seconds(900)
+    /// How failed sign-ins are throttled (per client and account, per account, per client).
+    public var loginThrottle = LoginThrottlePolicy()
     /// The first admin, created at start if missing.
     public var adminEmail: String?
     public var adminPassword: String?

@@ -99,6 +99,12 @@ struct ServeCommand: AsyncParsableCommand {
             domainSettings.paymentSecret = secret
         }
         domainSettings.sandboxRoutesEnabled = requiredSetting(nil, "BOXOFFICE_SANDBOX_ROUTES") == "1"
+        domainSettings.loginThrottle = LoginThrottlePolicy(
+            clientAccountLimit: try positive(requiredSetting(nil, "BOXOFFICE_LOGIN_CLIENT_ACCOUNT_LIMIT"), name: "BOXOFFICE_LOGIN_CLIENT_ACCOUNT_LIMIT", default: 5, range: 1...1_000),
+            clientLimit: try positive(requiredSetting(nil, "BOXOFFICE_LOGIN_CLIENT_LIMIT"), name: "BOXOFFICE_LOGIN_CLIENT_LIMIT", default: 50, range: 1...100_000),
+            accountDelayAfter: try positive(requiredSetting(nil, "BOXOFFICE_LOGIN_ACCOUNT_DELAY_AFTER"), name: "BOXOFFICE_LOGIN_ACCOUNT_DELAY_AFTER", default: 10, range: 1...100_000),
+            window: .seconds(try positive(requiredSetting(nil, "BOXOFFICE_LOGIN_WINDOW_SECONDS"), name: "BOXOFFICE_LOGIN_WINDOW_SECONDS", default: 900, range: 10...86_400))
+        )
         domainSettings.adminEmail = requiredSetting(nil, "BOXOFFICE_ADMIN_EMAIL")
         domainSettings.adminPassword = requiredSetting(nil, "BOXOFFICE_ADMIN_PASSWORD")
         if requiredSetting(nil, "BOXOFFICE_FAULT_EXIT_AFTER_SALE_COMMIT") == "1" {

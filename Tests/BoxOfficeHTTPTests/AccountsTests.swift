@@ -408,7 +408,7 @@ import Testing
         try await TestApp.run { app in
             let email = freshEmail()
             _ = try await signUp(app, email: email, password: "correct-horse-battery")
-            let limit = app.dependencies.settings.loginFailureLimit
+            let limit = app.dependencies.settings.loginThrottle.clientAccountLimit
             for _ in 0..<limit {
                 #expect(try await logIn(app, email: email, password: "wrong-password").status == .unauthorized)
             }
@@ -419,7 +419,7 @@ import Testing
             #expect(throttled.headers[.contentType] == "application/problem+json")
             let retryAfter = try #require(throttled.headers[.retryAfter].flatMap { Int($0) })
             #expect(retryAfter > 0)
-            #expect(retryAfter <= Int(app.dependencies.settings.loginFailureWindow.components.seconds))
+            #expect(retryAfter <= Int(app.dependencies.settings.loginThrottle.window.components.seconds))
 
             // Another account is not affected.
             let other = freshEmail()
@@ -432,7 +432,7 @@ import Testing
         try await TestApp.run { app in
             let email = freshEmail()
             _ = try await signUp(app, email: email, password: "correct-horse-battery")
-            let limit = app.dependencies.settings.loginFailureLimit
+            let limit = app.dependencies.settings.loginThrottle.clientAccountLimit
             for _ in 0..<(limit - 1) { _ = try await logIn(app, email: email, password: "wrong-password") }
             #expect(try await logIn(app, email: email, password: "correct-horse-battery").status == .ok)
             for _ in 0..<(limit - 1) { _ = try await logIn(app, email: email, password: "wrong-password") }
@@ -500,7 +500,7 @@ import Testing
                 settings: app.dependencies.settings, logger: Logger(label: "test.accounts")
             )
             let address = "2001:db8::\(String(UInt16.random(in: 1...UInt16.max), radix: 16)):\(String(UInt16.random(in: 1...UInt16.max), radix: 16))"
-            for _ in 0..<app.dependencies.settings.loginFailureLimit {
+            for _ in 0..<app.dependencies.settings.loginThrottle.clientLimit {
                 await #expect(throws: BoxOfficeError.self) {
                     _ = try await service.logIn(email: freshEmail(), password: "whatever-it-is", clientAddress: address)
                 }

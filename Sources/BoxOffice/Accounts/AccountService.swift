@@ -21,9 +21,7 @@ public struct AccountService: Sendable {
     public init(postgres: PostgresPool, redis: RedisClient, settings: BoxOfficeSettings, logger: Logger) {
         self.accounts = AccountStore(postgres: postgres)
         self.refreshTokens = RefreshTokenStore(postgres: postgres)
-        self.throttle = LoginThrottle(
-            redis: redis, limit: settings.loginFailureLimit, window: settings.loginFailureWindow, logger: logger
-        )
+        self.throttle = LoginThrottle(redis: redis, policy: settings.loginThrottle, logger: logger)
         self.hasher = PasswordHasher(cost: settings.bcryptCost)
         self.settings = settings
     }
@@ -63,7 +61,7 @@ public struct AccountService: Sendable {
             await throttle.recordFailure(email: email, clientAddress: clientAddress)
             throw Self.invalidCredentials
         }
-        await throttle.recordSuccess(email: email)
+        await throttle.recordSuccess(email: email, clientAddress: clientAddress)
         return Session(account: account, refreshToken: try await refreshTokens.issue(userID: account.id))
     }
 
