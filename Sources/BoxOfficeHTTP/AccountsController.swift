@@ -105,7 +105,12 @@ public struct AccountsController: Sendable {
         /// The signed-in user.
         router.get("/me") { _, context in
             let identity = try context.requireUser()
-            return UserResponse(account: try await service.account(id: identity.userID))
+            do {
+                return UserResponse(account: try await service.account(id: identity.userID))
+            } catch let error as BoxOfficeError where error.kind == .notFound {
+                // A validly signed token of an account that no longer exists proves nobody.
+                throw BoxOfficeError(.unauthorized, code: "invalid_token", message: "The access token's account no longer exists.")
+            }
         }
         /// Admins: users, filtered by `q` (in email or name) and `role`, paged.
         router.get("/admin/users") { request, context in

@@ -3,6 +3,7 @@ import BoxOfficeHTTP
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import JWTKit
 import Testing
 
 @Suite struct AccessTokenTests {
@@ -39,6 +40,38 @@ import Testing
         let index = altered.count - 3
         altered[index] = altered[index] == "A" ? "B" : "A"
         await #expect { try await tokens.verify(String(altered)) } throws: { ($0 as? BoxOfficeError)?.code == "invalid_token" }
+    }
+
+    @Test func issuedAtAndExpiryAreWholeSeconds() async throws {
+        let token = try await tokens.issue(for: Identity(userID: UUID(), role: .user), now: Date(timeIntervalSince1970: 1_800_000_000.75))
+        var segment = String(token.split(separator: ".")[1]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while segment.count % 4 != 0 { segment += "=" }
+        let json = String(decoding: try #require(Data(base64Encoded: segment)), as: UTF8.self)
+        #expect(json.contains("\"iat\":1800000000"), "\(json)")
+        #expect(json.contains("\"exp\":1800000900"), "\(json)")
+        #expect(!json.contains("."), "no fractions: \(json)")
+    }
+
+    /// A token signed with the right secret whose `nbf` lies ahead is not valid yet.
+    @Test func aTokenWithANotBeforeInTheFutureIsRefused() async throws {
+        struct Claims: JWTPayload {
+            var sub: SubjectClaim
+            var exp: ExpirationClaim
+            var iat: IssuedAtClaim
+            var nbf: NotBeforeClaim
+            var role: String
+            func verify(using algorithm: some JWTAlgorithm) throws {}
+        }
+        let keys = await JWTKeyCollection().add(hmac: HMACKey(from: "test-secret-test-secret-test-secret-0123"), digestAlgorithm: .sha256)
+        func token(notBefore: Date) async throws -> String {
+            try await keys.sign(Claims(
+                sub: SubjectClaim(value: UUID().uuidString), exp: ExpirationClaim(value: Date().addingTimeInterval(600)),
+                iat: IssuedAtClaim(value: Date()), nbf: NotBeforeClaim(value: notBefore), role: "user"
+            ))
+        }
+        let early = try await token(notBefore: Date().addingTimeInterval(300))
+        await #expect { try await tokens.verify(early) } throws: { ($0 as? BoxOfficeError)?.code == "invalid_token" }
+        _ = try await tokens.verify(try await token(notBefore: Date().addingTimeInterval(-1)))
     }
 
     @Test func aTokenSignedWithAnotherSecretIsRefused() async throws {

@@ -152,6 +152,17 @@ import Testing
         }
     }
 
+    @Test func aValidTokenWhoseAccountIsGoneIs401() async throws {
+        try await TestApp.run { app in
+            let user = try await app.makeUser()
+            #expect(try await app.request(.get, "/me", as: user).status == .ok)
+            try await app.dependencies.postgres.query("DELETE FROM users WHERE id = \(user.id)")
+            let gone = try await app.request(.get, "/me", as: user)
+            #expect(gone.status == .unauthorized)
+            #expect(gone.problemCode == "invalid_token")
+        }
+    }
+
     @Test func aBodyWithAMissingOrMistypedFieldIsAProblemNamingTheField() async throws {
         try await TestApp.run { app in
             let response = try await app.request(.post, "/auth/login", json: #"{"email": "a@example.com"}"#)

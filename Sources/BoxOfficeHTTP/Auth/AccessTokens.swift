@@ -9,10 +9,13 @@ public struct AccessTokens: Sendable {
         var sub: SubjectClaim
         var exp: ExpirationClaim
         var iat: IssuedAtClaim
+        /// Not issued by this service, but honoured if present (RFC 7519 §4.1.5).
+        var nbf: NotBeforeClaim?
         var role: String
 
         func verify(using algorithm: some JWTAlgorithm) throws {
             try exp.verifyNotExpired()
+            try nbf?.verifyNotBefore()
         }
     }
 
@@ -27,10 +30,13 @@ public struct AccessTokens: Sendable {
     }
 
     public func issue(for identity: Identity, now: Date = Date()) async throws -> String {
+        // NumericDate claims in whole seconds: strict JWT libraries reject fractions.
+        let now = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let payload = Payload(
             sub: SubjectClaim(value: identity.userID.uuidString),
             exp: ExpirationClaim(value: now.addingTimeInterval(lifetime)),
             iat: IssuedAtClaim(value: now),
+            nbf: nil,
             role: identity.role.rawValue
         )
         return try await keys.sign(payload)
@@ -46,6 +52,9 @@ public struct AccessTokens: Sendable {
         do {
             payload = try await keys.verify(token, as: Payload.self)
         } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+            if error.failedClaim is NotBeforeClaim {
+                throw BoxOfficeError(.unauthorized, code: "invalid_token", message: "The access token is not valid yet.")
+            }
             throw Self.expired
         } catch {
             throw BoxOfficeError(.unauthorized, code: "invalid_token", message: "The access token is not valid.")
