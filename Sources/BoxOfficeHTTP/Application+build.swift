@@ -54,16 +54,19 @@ public struct ServerSettings: Sendable {
     public var publicDirectory: String
     /// Reverse proxies whose `X-Forwarded-For` names the client (for login throttling).
     public var trustedProxies: [IPAddressRange]
+    /// A bearer token `/metrics` requires; without one it answers loopback clients only.
+    public var metricsToken: String?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, openAPIPath: String = "openapi.yaml", publicDirectory: String = "public",
-        trustedProxies: [IPAddressRange] = []
+        trustedProxies: [IPAddressRange] = [], metricsToken: String? = nil
     ) {
         self.host = host
         self.port = port
         self.openAPIPath = openAPIPath
         self.publicDirectory = publicDirectory
         self.trustedProxies = trustedProxies
+        self.metricsToken = metricsToken
     }
 }
 
@@ -85,7 +88,7 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
     }
     HealthController(probe: ReadinessProbe(redis: dependencies.redis, postgres: dependencies.postgres))
         .addRoutes(to: router)
-    MetricsController(registry: dependencies.metrics).addRoutes(to: router)
+    MetricsController(registry: dependencies.metrics, token: settings.metricsToken).addRoutes(to: router)
     OpenAPIController(path: settings.openAPIPath).addRoutes(to: router)
     // Feature controllers: one line each.
     AccountsController(dependencies: dependencies, clientAddresses: ClientAddressResolver(trustedProxies: settings.trustedProxies))

@@ -45,15 +45,17 @@ public struct BookingsController: Sendable {
 
         if sandboxRoutesEnabled {
             /// Development only: pays (or fails) a sandbox payment by sending the provider's callback,
-            /// signed exactly as the provider would. Body: `{"outcome": "succeed" | "fail"}`.
+            /// signed exactly as the provider would. Body: `{"outcome": "succeed" | "fail"}`. The
+            /// payment's owner or an admin only; anyone else gets 404.
             router.post("/sandbox/payments/:id") { request, context in
+                let identity = try context.requireUser()
                 struct Input: Decodable { var outcome: String }
                 let input = try await request.decodeJSON(as: Input.self, context: context)
                 guard ["succeed", "fail"].contains(input.outcome) else {
                     throw BoxOfficeError.validation(field: "outcome", "must be succeed or fail.")
                 }
                 let paymentID = context.parameters.get("id") ?? ""
-                guard let payment = try await bookings.sandboxPayment(providerPaymentID: paymentID) else {
+                guard let payment = try await bookings.sandboxPayment(providerPaymentID: paymentID, for: identity) else {
                     throw BoxOfficeError.notFound("Payment '\(paymentID)'")
                 }
                 let event = CheckoutService.PaymentEvent(

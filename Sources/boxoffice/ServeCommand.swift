@@ -61,8 +61,12 @@ struct ServeCommand: AsyncParsableCommand {
             port: try positive(requiredSetting(port.map(String.init), "BOXOFFICE_PORT"), name: "BOXOFFICE_PORT", default: 8080, range: 1...65535),
             openAPIPath: requiredSetting(nil, "BOXOFFICE_OPENAPI_PATH") ?? "openapi.yaml",
             publicDirectory: requiredSetting(publicDirectory, "BOXOFFICE_PUBLIC_DIR") ?? "public",
-            trustedProxies: trustedProxies
+            trustedProxies: trustedProxies,
+            metricsToken: requiredSetting(nil, "BOXOFFICE_METRICS_TOKEN")
         )
+        if let token = settings.metricsToken, token.utf8.count < 16 {
+            throw StartupError("BOXOFFICE_METRICS_TOKEN is \(token.utf8.count) bytes; give at least 16 random bytes (e.g. openssl rand -hex 16)")
+        }
         guard let secret = requiredSetting(jwtSecret, "BOXOFFICE_JWT_SECRET") else {
             throw StartupError("BOXOFFICE_JWT_SECRET is not set: give at least 32 random bytes, e.g. export BOXOFFICE_JWT_SECRET=$(openssl rand -hex 32)")
         }
@@ -115,6 +119,9 @@ struct ServeCommand: AsyncParsableCommand {
         let postgresConfiguration = try database.configuration()
         let redisConfiguration = try redis.configuration()
         let logger = try logging.bootstrap()
+        if domainSettings.sandboxRoutesEnabled {
+            logger.warning("BOXOFFICE_SANDBOX_ROUTES=1: POST /sandbox/payments/{id} lets a payment's owner pay it without any provider; for development only")
+        }
         if domainSettings.afterSaleCommit != nil {
             logger.critical("BOXOFFICE_FAULT_EXIT_AFTER_SALE_COMMIT=1: this process exits right after the first sale it commits")
         }

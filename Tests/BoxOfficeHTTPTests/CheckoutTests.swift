@@ -448,7 +448,12 @@ import Testing
             let showtime = try await app.makeShowtime()
             let user = try await app.makeUser()
             let purchase = try await Self.checkOut(app, showtime, [showtime.rows[2][5]], as: user)
-            let paid = try await app.request(.post, "/sandbox/payments/\(purchase.paymentID)", json: "{\"outcome\": \"succeed\"}")
+            let path = "/sandbox/payments/\(purchase.paymentID)"
+            // Only the payment's owner (or an admin) may pay or fail it.
+            #expect(try await app.request(.post, path, json: "{\"outcome\": \"fail\"}").status == .unauthorized)
+            let stranger = try await app.request(.post, path, as: try await app.makeUser(), json: "{\"outcome\": \"fail\"}")
+            #expect(stranger.status == .notFound)
+            let paid = try await app.request(.post, path, as: user, json: "{\"outcome\": \"succeed\"}")
             #expect(try paid.json()["outcome"] as? String == "confirmed")
         }
     }

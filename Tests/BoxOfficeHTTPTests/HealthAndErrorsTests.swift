@@ -113,4 +113,37 @@ import Testing
             }
         }
     }
+
+    @Test func metricsAnswerTheScrapersTokenOnlyWhenOneIsSet() async throws {
+        try await TestServices.withDatabase(migrated: false) { postgres in
+            try await TestServices.withDependencies(postgres: postgres) { dependencies in
+                let settings = ServerSettings(metricsToken: "scrape-token-0123456789")
+                let app = buildApplication(dependencies, settings: settings, logger: Logger(label: "test"))
+                try await app.test(.router) { client in
+                    #expect(try await client.execute(uri: "/metrics", method: .get).status == .notFound)
+                    let wrong = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer scrape-token-0123456780"])
+                    #expect(wrong.status == .notFound)
+                    let right = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer scrape-token-0123456789"])
+                    #expect(right.status == .ok)
+                }
+            }
+        }
+    }
+
+    /// Without a token: a client on this machine may read them, a request through a proxy may not.
+    @Test func withoutATokenMetricsAreForLoopbackClientsThatCameThroughNoProxy() async throws {
+        try await TestServices.withDatabase(migrated: false) { postgres in
+            try await TestServices.withDependencies(postgres: postgres) { dependencies in
+                let settings = ServerSettings(host: "127.0.0.1", port: 0, openAPIPath: TestServices.serverSettings.openAPIPath)
+                let app = buildApplication(dependencies, settings: settings, logger: Logger(label: "test"))
+                try await app.test(.live) { client in
+                    #expect(try await client.execute(uri: "/metrics", method: .get).status == .ok)
+                    let proxied = try await client.execute(
+                        uri: "/metrics", method: .get, headers: [HTTPField.Name("X-Forwarded-For")!: "203.0.113.9"]
+                    )
+                    #expect(proxied.status == .notFound)
+                }
+            }
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import BoxOffice
 import BoxOfficeHTTP
 import Foundation
 import HTTPTypes
@@ -35,7 +36,8 @@ import Testing
 
     static func routedOperations() async throws -> Set<String> {
         try await TestServices.withDatabase(migrated: false) { configuration in
-            try await TestServices.withDependencies(postgres: configuration) { dependencies in
+            // Development routes too: the document describes them, marked as such.
+            try await TestServices.withDependencies(postgres: configuration, configure: { $0.sandboxRoutesEnabled = true }) { dependencies in
                 let router = buildRouter(dependencies, settings: TestServices.serverSettings)
                 return Set(router.routes.map { route in
                     let path = route.path.components.map { component -> String in

@@ -360,11 +360,14 @@ public struct BookingService: Sendable {
         )
     }
 
-    /// The amount and currency of a sandbox payment, for the development route that pays it.
-    public func sandboxPayment(providerPaymentID: String) async throws -> (amount: Int, currency: String)? {
+    /// The amount and currency of a sandbox payment, for the development route that pays it:
+    /// its booking's owner, or an admin; nil for anyone else, as for an unknown payment.
+    public func sandboxPayment(providerPaymentID: String, for identity: Identity) async throws -> (amount: Int, currency: String)? {
         guard let row = try await postgres.query("""
-            SELECT amount_minor, currency FROM payments WHERE provider = 'sandbox' AND provider_payment_id = \(providerPaymentID)
+            SELECT p.amount_minor, p.currency, b.user_id FROM payments p JOIN bookings b ON b.id = p.booking_id
+            WHERE p.provider = 'sandbox' AND p.provider_payment_id = \(providerPaymentID)
             """).first else { return nil }
+        guard try row.decode(UUID.self, column: "user_id") == identity.userID || identity.isAdmin else { return nil }
         return (try row.decode(Int.self, column: "amount_minor"), try row.decode(String.self, column: "currency"))
     }
 

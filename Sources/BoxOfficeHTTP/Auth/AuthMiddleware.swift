@@ -17,7 +17,8 @@ public struct AuthMiddleware: RouterMiddleware {
         context: Context,
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        guard let header = request.headers[.authorization] else {
+        // The metrics scraper's bearer token is not an access token: `/metrics` checks it.
+        guard let header = request.headers[.authorization], request.uri.path != "/metrics" else {
             return try await next(request, context)
         }
         guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {

@@ -88,7 +88,7 @@ def main():
     status, checkout = call(base, "POST", f"/holds/{hold['id']}/checkout", token=buyer)
     assert status == 201, (status, checkout)
     try:
-        call(base, "POST", f"/sandbox/payments/{checkout['payment_id']}", {"outcome": "succeed"})
+        call(base, "POST", f"/sandbox/payments/{checkout['payment_id']}", {"outcome": "succeed"}, buyer)
         sys.exit("FAIL the payment was answered: the fault did not stop the process")
     except OSError:
         pass  # the process died mid-request, as intended
