@@ -9,3 +9,9 @@ CREATE TABLE availability_outbox (
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX availability_outbox_created ON availability_outbox (created_at);
+
+-- Why a booking was cancelled (a refund reason: showtime_cancelled, cancelled_by_owner,
+-- cancelled_by_admin). A payment that waited for the booking's row while a showtime's cancel
+-- held it reads this from the row as locked, so it settles as `showtime_cancelled` without
+-- having to lock the (hot) showtime row itself.
+ALTER TABLE bookings ADD COLUMN cancel_reason text;

@@ -137,6 +137,24 @@ import Testing
 
     /// The callbacks go through one instance, the cancel through another (pools of their own,
     /// so that the cancel does not queue behind the callbacks for a connection).
+    /// An unpaid booking closed as expired may still be paid; a cancel of its showtime cancels
+    /// it too, so that the payment is refused and refunded, never confirmed.
+    @Test func aLatePaymentOfAnExpiredBookingOfACancelledShowtimeIsRefunded() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let user = try await app.makeUser()
+            let purchase = try await CheckoutTests.checkOut(app, showtime, [showtime.rows[1][5]], as: user)
+            try await app.dependencies.postgres.query("UPDATE bookings SET status = 'expired'")
+            try await Self.cancel(app, showtime)
+            let booking = try await app.request(.get, "/bookings/\(purchase.bookingID)", as: user).json()
+            #expect(booking["status"] as? String == "cancelled")
+            let paid = try await CheckoutTests.callback(app, payment: purchase.paymentID, amount: purchase.amount)
+            #expect(try paid.json()["outcome"] as? String == "showtime_cancelled")
+            #expect(try await Self.count(app, "SELECT count(*) FROM refunds WHERE reason = 'showtime_cancelled'") == 1)
+            try await CheckoutTests.expectInvariants(app)
+        }
+    }
+
     @Test func aCancelRacingFiftyPaidCallbacksLeavesEveryPaymentRefundedAndNothingSold() async throws {
         try await Self.withTwoInstances { app, staff in
             let showtime = try await app.makeShowtime(rows: 5, seatsPerRow: 10)

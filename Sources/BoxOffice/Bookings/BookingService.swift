@@ -205,8 +205,8 @@ public struct BookingService: Sendable {
     /// Cancels a showtime and every booking of it, with refunds, in one transaction. Once it
     /// committed, Redis refuses every hold of the showtime on every instance and its holds are
     /// released; should the process die first, the outbox row has that done by another. A
-    /// payment still in flight serialises with this on the showtime's and the bookings' rows:
-    /// whichever commits second sees the other, so it ends refunded either way.
+    /// payment still in flight serialises with this on its booking's row: whichever commits
+    /// second sees the other, so it ends refunded either way.
     public func cancelShowtime(_ showtimeID: Int) async throws -> Int {
         let (count, effects) = try await postgres.withTransaction { tx -> (Int, CancelEffects) in
             guard let row = try await tx.query("""
@@ -221,8 +221,10 @@ public struct BookingService: Sendable {
             try await tx.query("""
                 UPDATE showtimes SET status = 'cancelled', cancelled_at = now(), updated_at = now() WHERE id = \(showtimeID)
                 """)
+            // Every booking that holds seats or may still be paid (an expired one too): a payment
+            // in flight serialises with this cancel on its booking's row.
             let bookings = try await tx.query("""
-                SELECT id FROM bookings WHERE showtime_id = \(showtimeID) AND status IN ('pending', 'confirmed')
+                SELECT id FROM bookings WHERE showtime_id = \(showtimeID) AND status IN ('pending', 'confirmed', 'expired')
                 ORDER BY id FOR UPDATE
                 """)
             var effects = CancelEffects()
@@ -262,7 +264,7 @@ public struct BookingService: Sendable {
     /// callback locks them, so the two cannot deadlock.
     private func cancelLocked(bookingID: UUID, reason: RefundReason, in tx: PostgresConnection) async throws -> CancelEffects {
         let row = try await tx.query("""
-            UPDATE bookings b SET status = 'cancelled', cancelled_at = now(), updated_at = now()
+            UPDATE bookings b SET status = 'cancelled', cancelled_at = now(), updated_at = now(), cancel_reason = \(reason)
             FROM bookings old WHERE b.id = old.id AND b.id = \(bookingID)
             RETURNING old.status, b.showtime_id, b.hold_id, b.amount_minor, b.currency
             """).first!

@@ -36,7 +36,7 @@ extension CheckoutService {
     /// transaction as its effect, so a replay (even many at once) changes nothing.
     ///
     /// Four statements whatever the outcome (`PaymentLedger`): record the event and read what
-    /// it is about; lock the showtime, payment, booking and seats; write the settlement; commit.
+    /// it is about; lock the payment, booking and seats; write the settlement; commit.
     /// Redis is read between the first two, before any existing row is locked (only this new
     /// event's row is, which a concurrent replay of it waits for), so a Redis stall never
     /// holds seat rows locked.

@@ -70,22 +70,26 @@ struct PaymentLedger: Sendable {
             """)
     }
 
-    /// Locks, in this order, the showtime (KEY SHARE: a cancel holding it is waited for, and
-    /// then seen), the payment and its booking, and the booking's seat rows in seat order — the
-    /// order every writer of these rows takes, so two callbacks, or a callback and a cancel,
-    /// cannot deadlock. Reads each as locked. NO KEY: no key changes, so checkouts' foreign-key
-    /// checks on these rows need not wait. The seats are named by id: joined from
-    /// booking_seats, a planner that misjudged a young table's size read every seat row of the
-    /// showtime for each callback.
+    /// Locks, in this order, the payment and its booking, then the booking's seat rows in seat
+    /// order — the order every writer of these rows takes (a showtime's cancel locks the
+    /// bookings, then their seats), so two callbacks, or a callback and a cancel, cannot
+    /// deadlock. Reads each as locked. NO KEY: no key changes, so checkouts' foreign-key checks
+    /// on these rows need not wait. The seats are named by id: joined from booking_seats, a
+    /// planner that misjudged a young table's size read every seat row of the showtime.
+    ///
+    /// The showtime row is not locked (every checkout and callback of a premiere would queue on
+    /// it): a cancel that committed before this statement shows in its status; one that held the
+    /// booking while this waited shows in the booking as locked (`cancel_reason`); one that
+    /// comes later finds this payment settled and refunds it itself.
     func lock(_ subject: Subject, seatsHeldByOthers: Bool, in tx: PostgresConnection) async throws -> Settlement.State {
         let row = try await tx.query("""
-            WITH showtime AS MATERIALIZED (
-                SELECT status, starts_at <= now() AS started FROM showtimes WHERE id = \(subject.showtimeID) FOR KEY SHARE
-            ), locked AS MATERIALIZED (
-                SELECT p.status AS payment_status, p.amount_minor, p.currency, b.status AS booking_status
+            WITH locked AS MATERIALIZED (
+                SELECT p.status AS payment_status, p.amount_minor, p.currency, b.status AS booking_status, b.cancel_reason
                 FROM payments p JOIN bookings b ON b.id = p.booking_id
-                WHERE p.id = \(subject.paymentRowID) AND EXISTS (SELECT 1 FROM showtime)
+                WHERE p.id = \(subject.paymentRowID)
                 FOR NO KEY UPDATE OF p, b
+            ), showtime AS (
+                SELECT status, starts_at <= now() AS started FROM showtimes WHERE id = \(subject.showtimeID)
             ), seats AS MATERIALIZED (
                 SELECT ss.seat_id, ss.status = 'sold' AS sold, ss.version = e.version AS unchanged
                 FROM showtime_seats ss JOIN unnest(\(subject.seatIDs), \(subject.expectedVersions)) AS e(seat_id, version)
@@ -95,7 +99,7 @@ struct PaymentLedger: Sendable {
                 FOR NO KEY UPDATE OF ss
             )
             SELECT showtime.status AS showtime_status, showtime.started, locked.payment_status, locked.amount_minor,
-                   locked.currency, locked.booking_status,
+                   locked.currency, locked.booking_status, locked.cancel_reason,
                    coalesce((SELECT array_agg(seat_id ORDER BY seat_id) FROM seats), '{}') AS seat_ids,
                    coalesce((SELECT array_agg(sold ORDER BY seat_id) FROM seats), '{}') AS sold,
                    coalesce((SELECT array_agg(unchanged ORDER BY seat_id) FROM seats), '{}') AS unchanged
@@ -109,7 +113,8 @@ struct PaymentLedger: Sendable {
             amount: try row.decode(Int.self, column: "amount_minor"),
             currency: try row.decode(String.self, column: "currency"),
             booking: try row.decode(BookingStatus.self, column: "booking_status"),
-            showtime: try row.decode(ShowtimeStatus.self, column: "showtime_status"),
+            showtime: try row.decode(RefundReason?.self, column: "cancel_reason") == .showtimeCancelled
+                ? .cancelled : try row.decode(ShowtimeStatus.self, column: "showtime_status"),
             showtimeStarted: try row.decode(Bool.self, column: "started"),
             bookedSeatIDs: subject.seatIDs,
             seats: ids.indices.map { Settlement.Seat(id: ids[$0], isSold: sold[$0], isUnchanged: unchanged[$0]) },
