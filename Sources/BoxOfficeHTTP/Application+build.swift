@@ -73,6 +73,7 @@ public struct ServerSettings: Sendable {
 /// The router with every route and middleware; one factory for `serve` and the tests.
 public func buildRouter(_ dependencies: AppDependencies, settings: ServerSettings = ServerSettings()) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
+    let methods = MethodNotAllowedMiddleware<AppRequestContext>()
     // Outermost first: every response carries its request id; metrics and the log see the
     // final status, because problems are made innermost.
     router.addMiddleware {
@@ -84,6 +85,7 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
             settings.publicDirectory, cacheControl: .init([(MediaType(type: .any), [.noCache])]), searchForIndexHtml: true
         ).withServeOnNotFoundResponse()
         ProblemMiddleware()
+        methods
         AuthMiddleware(tokens: dependencies.tokens)
     }
     HealthController(probe: ReadinessProbe(redis: dependencies.redis, postgres: dependencies.postgres))
@@ -101,6 +103,7 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
     ).addRoutes(to: router)
     SchedulingRoutes.add(to: router, dependencies)
     ReportsController(dependencies).addRoutes(to: router)
+    methods.learn(router.routes)
     return router
 }
 

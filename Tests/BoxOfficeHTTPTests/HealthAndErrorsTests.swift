@@ -146,4 +146,22 @@ import Testing
             }
         }
     }
+
+    @Test func aMethodAPathDoesNotTakeIs405WithAllowAndAnUnknownPathStays404() async throws {
+        try await withApp { client in
+            let trace = try await client.execute(uri: "/health", method: .trace)
+            #expect(trace.status == .methodNotAllowed)
+            #expect(trace.headers[.allow] == "GET")
+            #expect(trace.headers[.contentType] == "application/problem+json")
+            let patch = try await client.execute(uri: "/genres", method: .patch)
+            #expect(patch.status == .methodNotAllowed)
+            #expect(patch.headers[.allow] == "GET")
+            let seats = try await client.execute(uri: "/showtimes/7/seats", method: .delete)
+            #expect(seats.status == .methodNotAllowed)
+            #expect(seats.headers[.allow] == "GET")
+            let holds = try await client.execute(uri: "/holds/abc", method: .put)
+            #expect(holds.headers[.allow] == "DELETE, GET")
+            #expect(try await client.execute(uri: "/no/such/thing", method: .trace).status == .notFound)
+        }
+    }
 }
