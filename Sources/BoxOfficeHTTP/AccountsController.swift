@@ -182,7 +182,7 @@ private struct UserQuery {
         }
         if let text = parameters.get("offset") {
             let value = Int(text)
-            validator.check(value.map { $0 >= 0 } ?? false, "offset", "must be a whole number, 0 or more")
+            validator.check(value.map { (0...1_000_000).contains($0) } ?? false, "offset", "must be a whole number from 0 to 1000000")
             offset = value ?? offset
         }
         try validator.validate()

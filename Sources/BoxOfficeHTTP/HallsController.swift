@@ -83,7 +83,7 @@ enum SchedulingQuery {
         let limit = integer(request, "limit", default: 50, &validator)
         let offset = integer(request, "offset", default: 0, &validator)
         if let limit { validator.check((1...200).contains(limit), "limit", "must be 1 to 200.") }
-        if let offset { validator.check(offset >= 0, "offset", "must be 0 or more.") }
+        if let offset { validator.check((0...1_000_000).contains(offset), "offset", "must be 0 to 1000000.") }
         try validator.validate()
         return (limit!, offset!)
     }

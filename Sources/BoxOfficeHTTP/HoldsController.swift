@@ -426,7 +426,7 @@ enum SeatMapView: Sendable {
 
     init(query: String?) throws(BoxOfficeError) {
         switch query {
-        case nil, "", "full": self = .full
+        case nil, "full": self = .full
         case "statuses": self = .statuses
         default: throw .validation(field: "view", "must be full or statuses.")
         }

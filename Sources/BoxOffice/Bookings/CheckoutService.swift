@@ -47,8 +47,8 @@ public struct CheckoutService: Sendable {
     /// Turns the owner's live hold into a pending booking with an open payment. The same hold
     /// (or the same `Idempotency-Key`) checked out again answers the same booking.
     public func checkout(holdID: String, owner: UUID, idempotencyKey: String?) async throws -> Checkout {
-        if let idempotencyKey, !(1...200).contains(idempotencyKey.count) {
-            throw BoxOfficeError.validation(field: "Idempotency-Key", "must be 1 to 200 characters.")
+        if let idempotencyKey, !(1...200).contains(idempotencyKey.utf8.count) || !idempotencyKey.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
+            throw BoxOfficeError.validation(field: "Idempotency-Key", "must be 1 to 200 visible ASCII characters.")
         }
         let hold: SeatHold
         do {
