@@ -148,7 +148,7 @@ public struct CatalogueController: Sendable {
             validator.check(!text.unicodeScalars.contains("\0"), "q", "must not contain NUL characters")
             query.titleContains = text
         }
-        if let text = parameter("showing_on"), !text.isEmpty {
+        if let text = parameter("showing_on") {
             query.showingOn = ShowingDay(text)
             validator.check(query.showingOn != nil, "showing_on", "must be a date such as 2026-05-01")
         }

@@ -61,6 +61,9 @@ public struct ShowtimesController: Sendable {
         let genre = SchedulingQuery.integer(request, "genre", &validator)
         let movie = SchedulingQuery.integer(request, "movie_id", &validator)
         let hall = SchedulingQuery.integer(request, "hall_id", &validator)
+        for (name, id) in [("genre", genre), ("movie_id", movie), ("hall_id", hall)] {
+            if let id { validator.check(id >= 1, name, "must be an id, 1 or more.") }
+        }
         try validator.validate()
         return ShowtimeFilter(
             from: day!.start, to: day!.end, genreID: genre, movieID: movie, hallID: hall,
