@@ -6,12 +6,14 @@ import Metrics
 import Synchronization
 
 /// A Redis client over hiredis' RESP codec and SwiftNIO sockets: a small pool of pipelined
-/// connections that reconnect by themselves. Run it in a `ServiceGroup` so it closes on shutdown.
+/// connections that reconnect by themselves, to one server or to each primary of a Redis
+/// Cluster. Run it in a `ServiceGroup` so it closes on shutdown.
 public final class RedisClient: Service, Sendable {
     public let configuration: RedisConfiguration
     let eventLoopGroup: any EventLoopGroup
-    private let slots: [ConnectionSlot]
-    private let nextSlot = Atomic<Int>(0)
+    /// One server's pool, or nil in cluster mode.
+    private let server: NodePool?
+    private let cluster: RedisCluster?
     let logger: Logger
 
     public init(
@@ -22,8 +24,12 @@ public final class RedisClient: Service, Sendable {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
-        self.slots = (0..<max(1, configuration.poolSize)).map { _ in
-            ConnectionSlot(configuration: configuration, eventLoop: eventLoopGroup.next(), logger: logger)
+        if configuration.isCluster {
+            server = nil
+            cluster = RedisCluster(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+        } else {
+            server = NodePool(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+            cluster = nil
         }
     }
 
@@ -33,9 +39,20 @@ public final class RedisClient: Service, Sendable {
         return try command.decodeReply(reply)
     }
 
-    /// Sends several commands back to back on one connection; replies come in the same order.
+    /// Sends a command to the node that serves `key`'s slot (in a cluster; one server takes
+    /// everything): for commands without a key that belong with one, like `SCRIPT LOAD` before
+    /// the script runs on that key, or `TIME` of the clock that timed that key.
+    public func send<Response>(_ command: RedisCommand<Response>, routedBy key: String) async throws -> Response {
+        let reply = try await sendRaw(command.arguments, routingKey: key)
+        return try command.decodeReply(reply)
+    }
+
+    /// Sends several commands back to back; replies come in the same order. On one server they
+    /// share a connection; in a cluster each goes to its slot's node, pipelined per node (the
+    /// order of execution holds among commands of one node).
     public func pipeline(_ commands: [[String]]) async throws -> [RedisReply] {
-        let connection = try await nextConnection()
+        if let cluster { return try await cluster.pipeline(commands) }
+        let connection = try await server!.connection()
         let futures = commands.map { connection.send($0) }
         var replies: [RedisReply] = []
         replies.reserveCapacity(futures.count)
@@ -43,40 +60,87 @@ public final class RedisClient: Service, Sendable {
         return replies
     }
 
-    func sendRaw(_ arguments: [String]) async throws -> RedisReply {
+    func sendRaw(_ arguments: [String], routingKey: String? = nil) async throws -> RedisReply {
         let reply: RedisReply
-        do {
-            reply = try await nextConnection().send(arguments).get()
-        } catch let error as RedisError where error.commandWasNotSent {
-            // The connection closed under us before the write; another connection may take it.
-            reply = try await nextConnection().send(arguments).get()
+        if let cluster {
+            reply = try await cluster.send(arguments, routingKey: routingKey)
+        } else {
+            do {
+                reply = try await server!.connection().send(arguments).get()
+            } catch let error as RedisError where error.commandWasNotSent {
+                // The connection closed under us before the write; another connection may take it.
+                reply = try await server!.connection().send(arguments).get()
+            }
         }
         if case .error(let message) = reply { throw RedisError(.server, message) }
         return reply
     }
 
-    private func nextConnection() async throws -> RedisConnection {
-        let index = nextSlot.add(1, ordering: .relaxed).newValue
-        return try await slots[index % slots.count].connection()
+    /// In a cluster, every primary (to load scripts on each); one server otherwise.
+    func nodes() async throws -> [ClusterEndpoint?] {
+        guard let cluster else { return [nil] }
+        return try await cluster.primaries()
     }
 
-    /// `PING`, for readiness checks.
+    func send(_ arguments: [String], toNode node: ClusterEndpoint?) async throws -> RedisReply {
+        let reply: RedisReply
+        if let cluster, let node {
+            reply = try await cluster.sendToNode(node, arguments)
+        } else {
+            reply = try await sendRaw(arguments)
+        }
+        if case .error(let message) = reply { throw RedisError(.server, message) }
+        return reply
+    }
+
+    /// Where a subscription connects: the server, or any node of the cluster (a `PUBLISH`
+    /// reaches every node of a cluster).
+    func subscriptionConfiguration() async throws -> RedisConfiguration {
+        guard let cluster else { return configuration }
+        let node = try await cluster.anyPrimary()
+        var nodeConfiguration = configuration
+        nodeConfiguration.host = node.host
+        nodeConfiguration.port = node.port
+        nodeConfiguration.clusterSeeds = []
+        return nodeConfiguration
+    }
+
+    /// `PING`, for readiness checks; in a cluster, also fails while some slot has no primary.
     public func ping() async throws {
         _ = try await send(.ping())
+        if let cluster, cluster.uncoveredSlots > 0 {
+            try? await cluster.refreshTopology(force: false)
+            let uncovered = cluster.uncoveredSlots
+            if uncovered > 0 {
+                throw RedisError(.unavailable, "\(uncovered) slots of the Redis Cluster have no primary")
+            }
+        }
     }
 
     public var connectedCount: Int {
-        slots.reduce(0) { $0 + ($1.isConnected ? 1 : 0) }
+        cluster?.connectedCount ?? server!.connectedCount
     }
 
-    /// Waits for graceful shutdown, then closes every connection.
+    /// Waits for graceful shutdown (in a cluster, reading the map every
+    /// `clusterRefreshInterval` meanwhile), then closes every connection.
     public func run() async throws {
-        try? await gracefulShutdown()
+        if let cluster {
+            let interval = configuration.clusterRefreshInterval
+            try? await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: interval)
+                    try? await cluster.refreshTopology(force: true)
+                }
+            }
+        } else {
+            try? await gracefulShutdown()
+        }
         await close()
     }
 
     public func close() async {
-        for slot in slots { await slot.shutdown() }
+        await server?.shutdown()
+        await cluster?.close()
     }
 }
 

@@ -18,10 +18,15 @@ public final class RedisScript: Sendable {
 }
 
 extension RedisClient {
-    /// Loads scripts with `SCRIPT LOAD` (at start, so the first request does not pay for it).
+    /// Loads scripts with `SCRIPT LOAD` (at start, so the first request does not pay for it),
+    /// on every primary of a cluster.
     public func load(_ scripts: [RedisScript]) async throws {
-        for script in scripts {
-            script.remember(try await send(.scriptLoad(script.source)))
+        for node in try await nodes() {
+            for script in scripts {
+                let reply = try await send(RedisCommand<String>.scriptLoad(script.source).arguments, toNode: node)
+                guard let sha = reply.string else { throw RedisError(.unexpectedReply, "SCRIPT LOAD answered \(reply)") }
+                script.remember(sha)
+            }
         }
     }
 
@@ -34,7 +39,13 @@ extension RedisClient {
                 // fall through to reload
             }
         }
-        let sha = try await send(.scriptLoad(script.source))
+        // On the node that runs the script (in a cluster, the node of its first key).
+        let sha: String
+        if let key = keys.first {
+            sha = try await send(.scriptLoad(script.source), routedBy: key)
+        } else {
+            sha = try await send(.scriptLoad(script.source))
+        }
         script.remember(sha)
         do {
             return try await send(.evalsha(sha, keys: keys, arguments: arguments))

@@ -105,12 +105,12 @@ extension RedisClient {
         _ body: (RedisSubscription) async throws -> Result
     ) async throws -> Result {
         precondition(!channels.isEmpty || !patterns.isEmpty, "subscribe to at least one channel or pattern")
+        let configuration = try await subscriptionConfiguration()
         let (stream, continuation) = AsyncThrowingStream<RedisPubSubMessage, any Error>.makeStream(
             bufferingPolicy: .bufferingOldest(bufferLimit)
         )
         let eventLoop = eventLoopGroup.next()
         let subscribed = eventLoop.makePromise(of: Void.self)
-        let configuration = configuration
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoop)
