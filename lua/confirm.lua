@@ -1,17 +1,21 @@
 -- After PostgreSQL committed a sale: the seats join the sold cache, the hold goes away.
 -- KEYS: 1 hold hash, 2 expiry zset, 3 sold set, 4 version, 5 per-user seat counts (hash),
---       6 each seat's last applied PostgreSQL row version (hash)
--- ARGV: 1 hold id, 2 events channel, 3 seat key prefix, 4.. pairs of sold seat id and the
---       version its row reached with this sale ('' = unversioned: always applied)
+--       6 each seat's last applied PostgreSQL row version (hash), 7 holders (hash),
+--       8.. the sold seats' keys, in ARGV's order
+-- ARGV: 1 hold id, 2 events channel, 3.. pairs of sold seat id and the version its row
+--       reached with this sale ('' = unversioned: always applied)
 -- Effects of different transactions may reach Redis out of order (an instance stalls between
 -- its commit and this script): a seat changes only for a version newer than the last applied.
 -- Returns {"confirmed", version}
-local hold_key, expiry_key, sold_key, version_key, users_key, versions_key =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local hold_id, channel, seat_prefix = ARGV[1], ARGV[2], ARGV[3]
+local hold_key, expiry_key, sold_key, version_key, users_key, versions_key, holders_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local hold_id, channel = ARGV[1], ARGV[2]
+local prefix = hold_id .. '|'
 
 local delta = {}
-for i = 4, #ARGV, 2 do
+local index = 7
+for i = 3, #ARGV, 2 do
+  index = index + 1
   local seat, row_version = ARGV[i], tonumber(ARGV[i + 1])
   local applied = tonumber(redis.call('HGET', versions_key, seat) or '-1')
   if not row_version or row_version > applied then
@@ -20,8 +24,12 @@ for i = 4, #ARGV, 2 do
     delta[#delta + 1] = {id = tonumber(seat) or seat, status = 'sold'}
   end
   -- Its key goes only if this hold still owns it.
-  if redis.call('GET', seat_prefix .. seat) == hold_id then
-    redis.call('DEL', seat_prefix .. seat)
+  if redis.call('GET', KEYS[index]) == hold_id then
+    redis.call('DEL', KEYS[index])
+  end
+  local entry = redis.call('HGET', holders_key, seat)
+  if entry and string.sub(entry, 1, #prefix) == prefix then
+    redis.call('HDEL', holders_key, seat)
   end
 end
 local owner = redis.call('HGET', hold_key, 'owner')

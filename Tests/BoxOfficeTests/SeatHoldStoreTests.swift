@@ -4,11 +4,27 @@ import Logging
 import RedisClient
 import Testing
 
-/// The hold scripts against the real test Redis. Each test uses a showtime id of its own.
+/// Where the hold scripts run: one Redis, or the test Redis Cluster (the same scripts must
+/// behave the same on both).
+enum RedisTarget: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case standalone, cluster
+
+    var environmentVariable: String {
+        self == .standalone ? "BOXOFFICE_TEST_REDIS_URL" : "BOXOFFICE_TEST_REDIS_CLUSTER_URL"
+    }
+
+    var testDescription: String { rawValue }
+}
+
+/// The hold scripts against the real test Redis and the test Redis Cluster. Each test uses a
+/// showtime id of its own.
 @Suite struct SeatHoldStoreTests {
-    static func withStore(_ body: (SeatHoldStore, RedisClient, Int) async throws -> Void) async throws {
-        guard let url = ProcessInfo.processInfo.environment["BOXOFFICE_TEST_REDIS_URL"] else {
-            throw HoldTestError("BOXOFFICE_TEST_REDIS_URL is not set: run the tests with scripts/test")
+    static func withStore(
+        _ target: RedisTarget = .standalone,
+        _ body: (SeatHoldStore, RedisClient, Int) async throws -> Void
+    ) async throws {
+        guard let url = ProcessInfo.processInfo.environment[target.environmentVariable] else {
+            throw HoldTestError("\(target.environmentVariable) is not set: run the tests with scripts/test")
         }
         let root = ProcessInfo.processInfo.environment["BOXOFFICE_REPO_ROOT"]
             ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -50,8 +66,8 @@ import Testing
         }
     }
 
-    @Test func holdingBeforeTheSoldCacheIsLoadedAsksForIt() async throws {
-        try await Self.withStore { store, _, showtime in
+    @Test(arguments: RedisTarget.allCases) func holdingBeforeTheSoldCacheIsLoadedAsksForIt(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, _, showtime in
             let (_, outcome) = try await Self.hold(store, showtime, [1])
             #expect(outcome == .soldNotLoaded)
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [5])
@@ -62,8 +78,8 @@ import Testing
         }
     }
 
-    @Test func holdingASeatHeldByAnotherFailsWithItsNumberAndTakesNothing() async throws {
-        try await Self.withStore { store, _, showtime in
+    @Test(arguments: RedisTarget.allCases) func holdingASeatHeldByAnotherFailsWithItsNumberAndTakesNothing(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, _, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
             let (_, first) = try await Self.hold(store, showtime, [1, 2])
             guard case .held = first else { Issue.record("expected a hold"); return }
@@ -75,8 +91,8 @@ import Testing
         }
     }
 
-    @Test func twoHundredConcurrentHoldsOverFiveSeatsHoldEachSeatExactlyOnce() async throws {
-        try await Self.withStore { store, redis, showtime in
+    @Test(arguments: RedisTarget.allCases) func twoHundredConcurrentHoldsOverFiveSeatsHoldEachSeatExactlyOnce(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, redis, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
             let requests: [[Int]] = (0..<200).map { index in
                 let start = index % 5 + 1
@@ -108,8 +124,8 @@ import Testing
         }
     }
 
-    @Test func thePerUserLimitCountsSeatsAcrossHolds() async throws {
-        try await Self.withStore { store, _, showtime in
+    @Test(arguments: RedisTarget.allCases) func thePerUserLimitCountsSeatsAcrossHolds(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, _, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
             let owner = UUID()
             let (_, first) = try await Self.hold(store, showtime, [1, 2, 3], owner: owner, limit: 4)
@@ -121,8 +137,8 @@ import Testing
         }
     }
 
-    @Test func attemptsBeyondTheRateAreRefusedAndTakeNothingWhileUncountedRetriesPass() async throws {
-        try await Self.withStore { store, _, showtime in
+    @Test(arguments: RedisTarget.allCases) func attemptsBeyondTheRateAreRefusedAndTakeNothingWhileUncountedRetriesPass(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, _, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
             let owner = UUID()
             func attempt(_ seat: Int, counted: Bool = true) async throws -> SeatHoldStore.HoldOutcome {
@@ -153,8 +169,8 @@ import Testing
         }
     }
 
-    @Test func anInstanceMarksAShowtimeActiveAgainOnlyWhenAHoldOutlastsItsMarkByTheSlack() async throws {
-        try await Self.withStore { store, redis, showtime in
+    @Test(arguments: RedisTarget.allCases) func anInstanceMarksAShowtimeActiveAgainOnlyWhenAHoldOutlastsItsMarkByTheSlack(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, redis, showtime in
             func score() async throws -> Int? {
                 try await redis.send(RedisCommand<RedisReply>(["ZSCORE", SeatHoldStore.activeShowtimesKey, String(showtime)]))
                     .string.flatMap { Double($0) }.map { Int($0) }
@@ -170,8 +186,8 @@ import Testing
         }
     }
 
-    @Test func releaseIsOwnerOnlyIdempotentAndFreesTheSeats() async throws {
-        try await Self.withStore { store, _, showtime in
+    @Test(arguments: RedisTarget.allCases) func releaseIsOwnerOnlyIdempotentAndFreesTheSeats(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, _, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
             let owner = UUID()
             let (holdID, _) = try await Self.hold(store, showtime, [7, 8], owner: owner)
@@ -186,8 +202,8 @@ import Testing
         }
     }
 
-    @Test func releaseLeavesSeatsThatAnotherHoldTookAfterExpiry() async throws {
-        try await Self.withStore { store, redis, showtime in
+    @Test(arguments: RedisTarget.allCases) func releaseLeavesSeatsThatAnotherHoldTookAfterExpiry(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, redis, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
             let (expired, _) = try await Self.hold(store, showtime, [9], ttl: .milliseconds(50))
             try await Task.sleep(for: .milliseconds(150))
@@ -198,8 +214,8 @@ import Testing
         }
     }
 
-    @Test func extendIsBoundedAndOwnerOnly() async throws {
-        try await Self.withStore { store, _, showtime in
+    @Test(arguments: RedisTarget.allCases) func extendIsBoundedAndOwnerOnly(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, _, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
             let owner = UUID()
             let (holdID, outcome) = try await Self.hold(store, showtime, [1], owner: owner)
@@ -213,8 +229,8 @@ import Testing
         }
     }
 
-    @Test func confirmMovesSeatsIntoTheSoldCacheAndPublishesTheDelta() async throws {
-        try await Self.withStore { store, redis, showtime in
+    @Test(arguments: RedisTarget.allCases) func confirmMovesSeatsIntoTheSoldCacheAndPublishesTheDelta(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, redis, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
             let keys = ShowtimeKeys(showtimeID: showtime)
             let (holdID, outcome) = try await Self.hold(store, showtime, [4, 5])
@@ -222,7 +238,12 @@ import Testing
             let message = try await redis.withSubscription(channels: [keys.events]) { subscription in
                 let version = try await store.confirm(showtimeID: showtime, holdID: holdID, seatIDs: [4, 5])
                 #expect(version == heldVersion + 1)
-                for try await message in subscription { return message.text }
+                // On a cluster a PUBLISH reaches other nodes over the cluster bus, so the hold's
+                // own delta may arrive after this subscription began: clients order by version.
+                for try await message in subscription
+                where (AvailabilityBroadcaster.version(ofDelta: message.text) ?? 0) > heldVersion {
+                    return message.text
+                }
                 return ""
             }
             let delta = try JSONSerialization.jsonObject(with: Data(message.utf8)) as? [String: Any]
@@ -237,8 +258,8 @@ import Testing
 
     /// A sale (row version 1) and the cancel that freed the seat again (version 2) reach Redis
     /// in the wrong order: the cache keeps the newer state, free; then a newer sale applies.
-    @Test func changesThatReachRedisOutOfOrderNeverUndoANewerOne() async throws {
-        try await Self.withStore { store, redis, showtime in
+    @Test(arguments: RedisTarget.allCases) func changesThatReachRedisOutOfOrderNeverUndoANewerOne(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, redis, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
             let keys = ShowtimeKeys(showtimeID: showtime)
             func sold(_ seat: Int) async throws -> Bool {
@@ -254,8 +275,54 @@ import Testing
         }
     }
 
-    @Test func aHoldExpiresByItsTTL() async throws {
-        try await Self.withStore { store, redis, showtime in
+    @Test(arguments: RedisTarget.allCases) func theSeatMapShowsLiveHoldsAndTheViewersOwnButNotLapsedOnes(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, _, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [1])
+            let viewer = UUID(), other = UUID()
+            _ = try await Self.hold(store, showtime, [2, 3], owner: viewer)
+            _ = try await Self.hold(store, showtime, [4], owner: other)
+            _ = try await Self.hold(store, showtime, [5], owner: viewer, ttl: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(150))
+            guard case .seats(let seen) = try await store.availability(showtimeID: showtime, viewer: viewer) else {
+                Issue.record("expected the seats"); return
+            }
+            #expect(seen.sold == [1])
+            #expect(seen.held == [2, 3, 4], "seat 5's hold lapsed without a release")
+            #expect(seen.heldByViewer == [2, 3])
+            // Seat 5 taken again by someone else: theirs, not the viewer's.
+            _ = try await Self.hold(store, showtime, [5], owner: other)
+            guard case .seats(let again) = try await store.availability(showtimeID: showtime, viewer: viewer) else {
+                Issue.record("expected the seats"); return
+            }
+            #expect(again.held == [2, 3, 4, 5])
+            #expect(again.heldByViewer == [2, 3])
+        }
+    }
+
+    @Test(arguments: RedisTarget.allCases) func aCallerWrongAboutAHoldsSeatsStillReleasesAndExtendsExactlyThem(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, redis, showtime in
+            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
+            let owner = UUID()
+            let (holdID, _) = try await Self.hold(store, showtime, [7, 8], owner: owner)
+            guard case .extended = try await store.extend(
+                showtimeID: showtime, holdID: holdID, owner: owner, seatIDs: [7], by: .seconds(10), maximumExtensions: 2
+            ) else { Issue.record("expected an extension"); return }
+            let pttl = try await redis.send(RedisCommand<RedisReply>(["PTTL", ShowtimeKeys(showtimeID: showtime).seat(8)])).integer ?? 0
+            #expect(pttl > 60_000, "both seats were extended")
+            guard case .released(_, let seats) = try await store.release(
+                showtimeID: showtime, holdID: holdID, owner: owner, seatIDs: [99]
+            ) else { Issue.record("expected a release"); return }
+            #expect(seats == [7, 8])
+            #expect(try await store.holders(showtimeID: showtime, seatIDs: [7, 8]).isEmpty)
+            guard case .seats(let seen) = try await store.availability(showtimeID: showtime, viewer: owner) else {
+                Issue.record("expected the seats"); return
+            }
+            #expect(seen.held.isEmpty)
+        }
+    }
+
+    @Test(arguments: RedisTarget.allCases) func aHoldExpiresByItsTTL(on target: RedisTarget) async throws {
+        try await Self.withStore(target) { store, redis, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
             _ = try await Self.hold(store, showtime, [3], ttl: .milliseconds(50))
             try await Task.sleep(for: .milliseconds(150))

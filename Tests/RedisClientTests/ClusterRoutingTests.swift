@@ -210,3 +210,28 @@ private struct ShowtimeKeysForTest {
         #expect(route.failed(RedisError(.unavailable, "connect refused")) == .refreshAndRetry)
     }
 }
+
+@Suite struct ClusterURLTests {
+    @Test func aClusterURLListsItsSeedNodes() throws {
+        let configuration = try RedisConfiguration(url: "redis-cluster://:s%40cret@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002/")
+        #expect(configuration.isCluster)
+        #expect(configuration.clusterSeeds == [
+            ClusterEndpoint(host: "10.0.0.1", port: 7000), ClusterEndpoint(host: "10.0.0.2", port: 7001),
+            ClusterEndpoint(host: "::1", port: 7002),
+        ])
+        #expect(configuration.password == "s@cret")
+        #expect(configuration.address == "10.0.0.1:7000,10.0.0.2:7001,[::1]:7002")
+    }
+
+    @Test func aPlainURLIsOneServer() throws {
+        let configuration = try RedisConfiguration(url: "redis://127.0.0.1:6391/2")
+        #expect(!configuration.isCluster)
+        #expect(configuration.database == 2)
+    }
+
+    @Test(arguments: ["redis-cluster://", "redis-cluster://h1", "redis-cluster://h1:7000,", "redis-cluster://h1:7000/3",
+                      "redis-cluster://h1:99999"])
+    func aMalformedClusterURLIsRefused(url: String) {
+        #expect(throws: RedisError.self) { try RedisConfiguration(url: url) }
+    }
+}

@@ -28,7 +28,7 @@ extension HoldService {
     /// new expiry, or nil when it is gone.
     public func extendForPayment(_ hold: SeatHold, bookingID: UUID) async throws -> Date? {
         guard case .extended(let expiresAt, _) = try await store.extend(
-            showtimeID: hold.showtimeID, holdID: hold.id, owner: hold.owner, by: settings.paymentWindow,
+            showtimeID: hold.showtimeID, holdID: hold.id, owner: hold.owner, seatIDs: hold.seats.map(\.id), by: settings.paymentWindow,
             maximumExtensions: 1_000, bookingID: bookingID
         ) else { return nil }
         try await store.markActive(showtimeID: hold.showtimeID, until: expiresAt)

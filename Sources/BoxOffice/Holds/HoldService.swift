@@ -223,9 +223,9 @@ public struct HoldService: Sendable {
 
     /// Adds `settings.holdExtension` to a live hold, a bounded number of times.
     public func extend(id: String, for owner: UUID) async throws -> SeatHold {
-        let (showtimeID, _) = try await ownedRecord(id: id, owner: owner)
+        let (showtimeID, record) = try await ownedRecord(id: id, owner: owner)
         switch try await store.extend(
-            showtimeID: showtimeID, holdID: id, owner: owner, by: settings.holdExtension,
+            showtimeID: showtimeID, holdID: id, owner: owner, seatIDs: record.seatIDs, by: settings.holdExtension,
             maximumExtensions: settings.maxHoldExtensions
         ) {
         case .extended(let expiresAt, _):
@@ -269,12 +269,10 @@ public struct HoldService: Sendable {
     public func seatMap(showtimeID: Int, viewer: UUID?, knownVersion: Int? = nil) async throws -> SeatMapRead {
         let layout = try await layouts.layout(for: showtimeID)
         do {
-            var read = try await store.availability(
-                showtimeID: showtimeID, seatIDs: layout.seatIDs, viewer: viewer, knownVersion: knownVersion
-            )
+            var read = try await store.availability(showtimeID: showtimeID, viewer: viewer, knownVersion: knownVersion)
             if read == .soldNotLoaded {
                 try await loadSoldCache(showtimeID)
-                read = try await store.availability(showtimeID: showtimeID, seatIDs: layout.seatIDs, viewer: viewer)
+                read = try await store.availability(showtimeID: showtimeID, viewer: viewer)
             }
             switch read {
             case .unchanged(let version):
@@ -335,10 +333,10 @@ public struct HoldService: Sendable {
     }
 
     private func unavailableSeats(of layout: ShowtimeLayout) async throws -> Set<Int> {
-        var read = try await store.availability(showtimeID: layout.showtimeID, seatIDs: layout.seatIDs, viewer: nil)
+        var read = try await store.availability(showtimeID: layout.showtimeID, viewer: nil)
         if read == .soldNotLoaded {
             try await loadSoldCache(layout.showtimeID)
-            read = try await store.availability(showtimeID: layout.showtimeID, seatIDs: layout.seatIDs, viewer: nil)
+            read = try await store.availability(showtimeID: layout.showtimeID, viewer: nil)
         }
         guard case .seats(let availability) = read else { return [] }
         return availability.sold.union(availability.held)

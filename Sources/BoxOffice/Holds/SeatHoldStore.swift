@@ -13,10 +13,11 @@ public struct ShowtimeKeys: Sendable, Hashable {
         self.prefix = "bo:{st:\(showtimeID)}:"
     }
 
-    public var seatPrefix: String { prefix + "seat:" }
-    public func seat(_ seatID: Int) -> String { seatPrefix + String(seatID) }
-    public var holdPrefix: String { prefix + "hold:" }
-    public func hold(_ holdID: String) -> String { holdPrefix + holdID }
+    public func seat(_ seatID: Int) -> String { prefix + "seat:" + String(seatID) }
+    public func hold(_ holdID: String) -> String { prefix + "hold:" + holdID }
+    /// Seat → `hold id|owner|expiry ms` of every held seat: what a seat map reads (the seat
+    /// keys stay the lock), so that it reads one hash instead of a key per seat.
+    public var holders: String { prefix + "holders" }
     public var expiry: String { prefix + "expiry" }
     public var sold: String { prefix + "sold" }
     public var version: String { prefix + "version" }
@@ -124,8 +125,8 @@ public struct SeatHoldStore: Sendable {
         let keys = ShowtimeKeys(showtimeID: showtimeID)
         let reply = try await redis.evaluate(
             scripts.hold,
-            keys: [keys.hold(holdID), keys.expiry, keys.sold, keys.version, keys.userSeatCounts, keys.attempts(of: owner)]
-                + seatIDs.map(keys.seat),
+            keys: [keys.hold(holdID), keys.expiry, keys.sold, keys.version, keys.userSeatCounts, keys.attempts(of: owner),
+                   keys.holders] + seatIDs.map(keys.seat),
             arguments: [holdID, owner.uuidString, String(ttl.milliseconds), String(perUserLimit), keys.events,
                         attemptsPerSecond.map(String.init) ?? "", startsAt.map { String(Self.milliseconds($0)) } ?? ""]
                 + seatIDs.map(String.init)
@@ -150,20 +151,22 @@ public struct SeatHoldStore: Sendable {
     }
 
     /// Releases a hold; `owner` nil releases whoever owns it (the expiry worker, a failed payment).
-    public func release(showtimeID: Int, holdID: String, owner: UUID?) async throws -> ReleaseOutcome {
+    /// `seatIDs`: the hold's seats when the caller knows them (else one more round trip).
+    public func release(showtimeID: Int, holdID: String, owner: UUID?, seatIDs: [Int]? = nil) async throws -> ReleaseOutcome {
         let keys = ShowtimeKeys(showtimeID: showtimeID)
-        let reply = try await redis.evaluate(
-            scripts.release,
-            keys: [keys.hold(holdID), keys.expiry, keys.version, keys.userSeatCounts],
-            arguments: [holdID, owner?.uuidString ?? "", keys.events, keys.seatPrefix]
-        )
-        let parts = try Self.parts(reply)
+        let parts = try await withSeats(seatIDs) { seats in
+            try await redis.evaluate(
+                scripts.release,
+                keys: [keys.hold(holdID), keys.expiry, keys.version, keys.userSeatCounts, keys.holders] + seats.map(keys.seat),
+                arguments: [holdID, owner?.uuidString ?? "", keys.events, Self.seatList(seats)]
+            )
+        }
         switch parts.first?.string {
         case "released":
             return .released(version: try Self.int(parts, 1), seatIDs: parts.dropFirst(2).compactMap { $0.string.flatMap(Int.init) })
         case "gone": return .gone
         case "not_owner": return .notOwner
-        default: throw RedisError(.unexpectedReply, "release answered \(reply)")
+        default: throw RedisError(.unexpectedReply, "release answered \(parts)")
         }
     }
 
@@ -173,27 +176,29 @@ public struct SeatHoldStore: Sendable {
         showtimeID: Int,
         holdID: String,
         owner: UUID,
+        seatIDs: [Int]? = nil,
         by extensionTime: Duration,
         maximumExtensions: Int,
         bookingID: UUID? = nil
     ) async throws -> ExtendOutcome {
         let keys = ShowtimeKeys(showtimeID: showtimeID)
-        let reply = try await redis.evaluate(
-            scripts.extend,
-            keys: [keys.hold(holdID), keys.expiry],
-            arguments: [
-                holdID, owner.uuidString, String(extensionTime.milliseconds), String(maximumExtensions), keys.seatPrefix,
-                bookingID?.uuidString ?? "",
-            ]
-        )
-        let parts = try Self.parts(reply)
+        let parts = try await withSeats(seatIDs) { seats in
+            try await redis.evaluate(
+                scripts.extend,
+                keys: [keys.hold(holdID), keys.expiry, keys.holders] + seats.map(keys.seat),
+                arguments: [
+                    holdID, owner.uuidString, String(extensionTime.milliseconds), String(maximumExtensions),
+                    Self.seatList(seats), bookingID?.uuidString ?? "",
+                ]
+            )
+        }
         switch parts.first?.string {
         case "extended":
             return .extended(expiresAt: Self.date(milliseconds: try Self.int(parts, 1)), extensionsUsed: try Self.int(parts, 2))
         case "gone": return .gone
         case "not_owner": return .notOwner
         case "limit": return .limitReached
-        default: throw RedisError(.unexpectedReply, "extend answered \(reply)")
+        default: throw RedisError(.unexpectedReply, "extend answered \(parts)")
         }
     }
 
@@ -205,11 +210,29 @@ public struct SeatHoldStore: Sendable {
         let keys = ShowtimeKeys(showtimeID: showtimeID)
         let reply = try await redis.evaluate(
             scripts.confirm,
-            keys: [keys.hold(holdID), keys.expiry, keys.sold, keys.version, keys.userSeatCounts, keys.seatVersions],
-            arguments: [holdID, keys.events, keys.seatPrefix] + Self.pairs(seatIDs, rowVersions)
+            keys: [keys.hold(holdID), keys.expiry, keys.sold, keys.version, keys.userSeatCounts, keys.seatVersions, keys.holders]
+                + seatIDs.map(keys.seat),
+            arguments: [holdID, keys.events] + Self.pairs(seatIDs, rowVersions)
         )
         return try Self.int(try Self.parts(reply), 1)
     }
+
+    /// Runs a script that must name the hold's seat keys: with the seats the caller believes,
+    /// then (when the script answers `seats` with the recorded list) once more with those.
+    private func withSeats(_ believed: [Int]?, _ run: ([Int]) async throws -> RedisReply) async throws -> [RedisReply] {
+        var seats = believed ?? []
+        for _ in 0..<2 {
+            let parts = try Self.parts(try await run(seats))
+            guard parts.first?.string == "seats" else { return parts }
+            seats = Self.seats(in: parts.count > 1 ? parts[1].string ?? "" : "")
+        }
+        throw RedisError(.unexpectedReply, "a hold's seats changed twice while it was being changed")
+    }
+
+    /// A hold's seats as the hold hash records them: ids joined by commas, in the hold's order.
+    static func seatList(_ seatIDs: [Int]) -> String { seatIDs.map(String.init).joined(separator: ",") }
+
+    static func seats(in list: String) -> [Int] { list.split(separator: ",").compactMap { Int($0) } }
 
     /// Seat id, row version, seat id, row version…; '' for a missing version.
     private static func pairs(_ seatIDs: [Int], _ rowVersions: [Int]?) -> [String] {
@@ -268,17 +291,14 @@ public struct SeatHoldStore: Sendable {
         public var heldByViewer: Set<Int>
     }
 
-    /// Reads version, sold and held seats of `seatIDs` at one instant; changes nothing.
-    /// With `knownVersion`, answers `.unchanged` cheaply when nothing differs for the viewer.
-    public func availability(
-        showtimeID: Int, seatIDs: [Int], viewer: UUID?, knownVersion: Int? = nil
-    ) async throws -> AvailabilityRead {
+    /// Reads version, sold and held seats at one instant; changes nothing. With
+    /// `knownVersion`, answers `.unchanged` cheaply when nothing differs for the viewer.
+    public func availability(showtimeID: Int, viewer: UUID?, knownVersion: Int? = nil) async throws -> AvailabilityRead {
         let keys = ShowtimeKeys(showtimeID: showtimeID)
         let reply = try await redis.evaluate(
             scripts.seatMap,
-            keys: [keys.version, keys.sold, keys.userSeatCounts],
-            arguments: [keys.seatPrefix, keys.holdPrefix, viewer?.uuidString ?? "", knownVersion.map(String.init) ?? ""]
-                + seatIDs.map(String.init)
+            keys: [keys.version, keys.sold, keys.userSeatCounts, keys.holders],
+            arguments: [viewer?.uuidString ?? "", knownVersion.map(String.init) ?? ""]
         )
         let parts = try Self.parts(reply)
         let version = try Self.int(parts, 0)
@@ -315,7 +335,7 @@ public struct SeatHoldStore: Sendable {
               let expires = fields[2].integer else { return nil }
         return HoldRecord(
             owner: owner,
-            seatIDs: (fields[1].string ?? "").split(separator: ",").compactMap { Int($0) },
+            seatIDs: Self.seats(in: fields[1].string ?? ""),
             expiresAt: Self.date(milliseconds: expires),
             extensionsUsed: fields[3].integer ?? 0,
             bookingID: fields[4].string.flatMap(UUID.init(uuidString:)),
