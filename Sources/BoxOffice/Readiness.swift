@@ -1,5 +1,6 @@
 public import PostgresClient
 public import RedisClient
+import Synchronization
 
 /// Whether one backing service answers.
 public struct DependencyStatus: Sendable, Equatable {
@@ -16,19 +17,48 @@ public struct DependencyStatus: Sendable, Equatable {
 }
 
 /// Checks the services a request needs: Redis (`PING`) and PostgreSQL (`SELECT 1`), side by side.
+/// A service that does not answer within `timeout` counts as down at once: a load balancer's
+/// health check must get its answer while the service stalls, not after it.
 public struct ReadinessProbe: Sendable {
     let redis: RedisClient
     let postgres: PostgresPool
+    let timeout: Duration
 
-    public init(redis: RedisClient, postgres: PostgresPool) {
+    public init(redis: RedisClient, postgres: PostgresPool, timeout: Duration = .milliseconds(500)) {
         self.redis = redis
         self.postgres = postgres
+        self.timeout = timeout
     }
 
     public func check() async -> [DependencyStatus] {
-        async let redisStatus = Self.status(of: "redis") { try await redis.ping() }
-        async let postgresStatus = Self.status(of: "postgres") { try await postgres.ping() }
+        let (redis, postgres, timeout) = (redis, postgres, timeout)
+        async let redisStatus = Self.status(of: "redis", within: timeout) { try await redis.ping() }
+        async let postgresStatus = Self.status(of: "postgres", within: timeout) { try await postgres.ping() }
         return await [redisStatus, postgresStatus]
+    }
+
+    /// The check's status, or "down" once `timeout` passed; the check itself runs on (each
+    /// client bounds its own wait) but nobody waits for it.
+    private static func status(
+        of name: String, within timeout: Duration, _ check: @escaping @Sendable () async throws -> Void
+    ) async -> DependencyStatus {
+        let once = Once()
+        return await withCheckedContinuation { continuation in
+            let timer = Task {
+                try? await Task.sleep(for: timeout)
+                if once.claim() {
+                    let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+                    continuation.resume(returning: DependencyStatus(
+                        name: name, isUp: false, problem: "\(name) did not answer within \(milliseconds) ms"
+                    ))
+                }
+            }
+            Task {
+                let status = await Self.status(of: name, check)
+                timer.cancel()
+                if once.claim() { continuation.resume(returning: status) }
+            }
+        }
     }
 
     private static func status(of name: String, _ check: () async throws -> Void) async -> DependencyStatus {
@@ -38,5 +68,14 @@ public struct ReadinessProbe: Sendable {
         } catch {
             return DependencyStatus(name: name, isUp: false, problem: "\(error)")
         }
+    }
+}
+
+/// True for the first caller of `claim` only.
+private final class Once: Sendable {
+    private let claimed = Atomic<Bool>(false)
+
+    func claim() -> Bool {
+        !claimed.exchange(true, ordering: .acquiringAndReleasing)
     }
 }

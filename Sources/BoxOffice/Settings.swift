@@ -51,6 +51,9 @@ public struct BoxOfficeSettings: Sendable {
     /// An availability change that PostgreSQL committed and Redis has not acknowledged for this
     /// long is rebuilt from PostgreSQL by any instance's outbox worker.
     public var availabilityRepairAfter: Duration = .seconds(5)
+    /// How long `/ready` waits for Redis and PostgreSQL before it counts one as down: a load
+    /// balancer's health check needs its answer while a service stalls.
+    public var readinessTimeout: Duration = .milliseconds(500)
     /// Fault injection for tests and fault runs: runs after a payment's sale committed in
     /// PostgreSQL and before Redis is told (e.g. to stop the process there).
     public var afterSaleCommit: (@Sendable () async -> Void)?

@@ -88,7 +88,9 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
         methods
         AuthMiddleware(tokens: dependencies.tokens)
     }
-    HealthController(probe: ReadinessProbe(redis: dependencies.redis, postgres: dependencies.postgres))
+    HealthController(probe: ReadinessProbe(
+        redis: dependencies.redis, postgres: dependencies.postgres, timeout: dependencies.settings.readinessTimeout
+    ))
         .addRoutes(to: router)
     MetricsController(registry: dependencies.metrics, token: settings.metricsToken).addRoutes(to: router)
     OpenAPIController(path: settings.openAPIPath).addRoutes(to: router)

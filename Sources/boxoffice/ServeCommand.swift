@@ -91,6 +91,7 @@ struct ServeCommand: AsyncParsableCommand {
         domainSettings.posterDirectory = requiredSetting(posterDirectory, "BOXOFFICE_POSTER_DIR") ?? domainSettings.posterDirectory
         domainSettings.maxSeatsPerUser = try positive(requiredSetting(nil, "BOXOFFICE_MAX_SEATS_PER_USER"), name: "BOXOFFICE_MAX_SEATS_PER_USER", default: 10, range: 1...100)
         domainSettings.holdAttemptsPerSecond = try positive(requiredSetting(nil, "BOXOFFICE_HOLD_ATTEMPTS_PER_SECOND"), name: "BOXOFFICE_HOLD_ATTEMPTS_PER_SECOND", default: 10, range: 1...10_000)
+        domainSettings.readinessTimeout = .milliseconds(try positive(requiredSetting(nil, "BOXOFFICE_READY_TIMEOUT_MS"), name: "BOXOFFICE_READY_TIMEOUT_MS", default: 500, range: 50...10_000))
         domainSettings.seatMapMaxAge = .milliseconds(try positive(requiredSetting(nil, "BOXOFFICE_SEAT_MAP_MAX_AGE_MS"), name: "BOXOFFICE_SEAT_MAP_MAX_AGE_MS", default: 100, range: 0...5_000))
         domainSettings.liveFrame = .milliseconds(try positive(requiredSetting(nil, "BOXOFFICE_LIVE_FRAME_MS"), name: "BOXOFFICE_LIVE_FRAME_MS", default: 50, range: 0...1_000))
         domainSettings.paymentWindow = .seconds(try positive(requiredSetting(nil, "BOXOFFICE_PAYMENT_WINDOW_SECONDS"), name: "BOXOFFICE_PAYMENT_WINDOW_SECONDS", default: 600, range: 30...7200))

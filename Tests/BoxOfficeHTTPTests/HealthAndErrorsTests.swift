@@ -69,6 +69,57 @@ import Testing
         }
     }
 
+    /// A Redis that accepts connections but stalls (`DEBUG SLEEP`), as during a long fork or a
+    /// failover: /ready still answers at once (503), so that a load balancer's check does not
+    /// time out and the instance is taken out while the stall lasts.
+    @Test func readyAnswersWhileRedisStallsInsteadOfWaitingForIt() async throws {
+        let port = Int.random(in: 20_000...30_000)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-stall-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                            "--dir", directory.path, "--enable-debug-command", "yes"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        var redis = RedisConfiguration(host: "127.0.0.1", port: port)
+        redis.commandTimeout = .seconds(10)
+        let stalling = RedisClient(configuration: redis, logger: Logger(label: "test.stall"))
+        // A child of this process may not hear SIGTERM (its threads block signals): stop it over the wire.
+        func stopServer() async {
+            _ = try? await stalling.send(RedisCommand<RedisReply>(["SHUTDOWN", "NOSAVE"]))
+            await stalling.close()
+            server.terminate()
+            try? FileManager.default.removeItem(at: directory)
+        }
+        do {
+            for _ in 0..<100 where (try? await stalling.ping()) == nil { try await Task.sleep(for: .milliseconds(50)) }
+            try await withApp(redis: redis) { client in
+                try await client.execute(uri: "/ready", method: .get) { (response: TestResponse) throws in
+                    #expect(response.status == .ok)
+                }
+                let stall = Task { try await stalling.send(RedisCommand<RedisReply>(["DEBUG", "SLEEP", "3"])) }
+                try await Task.sleep(for: .milliseconds(100))
+                let started = ContinuousClock.now
+                try await client.execute(uri: "/ready", method: .get) { (response: TestResponse) throws in
+                    #expect(response.status == .serviceUnavailable)
+                    let services = try json(response.body)["services"] as? [String: [String: Any]]
+                    #expect(services?["redis"]?["status"] as? String == "down")
+                    #expect((services?["redis"]?["error"] as? String)?.contains("did not answer within") == true)
+                    #expect(services?["postgres"]?["status"] as? String == "up")
+                }
+                // Answered by the probe's deadline, well before the 3 s stall ends.
+                #expect(ContinuousClock.now - started < .seconds(2))
+                _ = try await stall.value
+            }
+            await stopServer()
+        } catch {
+            await stopServer()
+            throw error
+        }
+    }
+
     @Test func readyIs503NamingPostgresWhenPostgresIsDown() async throws {
         var deadPostgres = try TestServices.serverConfiguration()
         deadPostgres.port = 1

@@ -70,7 +70,10 @@ stop_redis_cluster() {  # ENV
     dir=$(redis_cluster_dir "$1")
     [[ -d $dir ]] || return 0
     for pidfile in "$dir"/*/redis.pid; do
-        [[ -e $pidfile ]] && stop_pidfile "$pidfile" redis-server "$BOXOFFICE_SERVICE_TIMEOUT"
+        [[ -e $pidfile ]] || continue
+        # A node a test restarted may block SIGTERM (inherited signal mask): ask it first.
+        redis-cli -h 127.0.0.1 -p "$(basename "$(dirname "$pidfile")")" shutdown nosave >/dev/null 2>&1 || true
+        stop_pidfile "$pidfile" redis-server "$BOXOFFICE_SERVICE_TIMEOUT"
     done
     return 0
 }
