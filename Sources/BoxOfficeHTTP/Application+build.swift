@@ -10,6 +10,9 @@ import ServiceLifecycle
 public struct AppDependencies: Sendable {
     public var redis: RedisClient
     public var postgres: PostgresPool
+    /// Where staff reports read: a streaming replica (`BOXOFFICE_REPORTS_DATABASE_URL`) whose
+    /// figures may lag the primary by its replication delay, or the primary itself.
+    public var reportsPostgres: PostgresPool
     public var metrics: PrometheusCollectorRegistry
     public var tokens: AccessTokens
     public var settings: BoxOfficeSettings
@@ -28,10 +31,12 @@ public struct AppDependencies: Sendable {
         settings: BoxOfficeSettings,
         scripts: HoldScripts,
         paymentProvider: any PaymentProvider = SandboxPaymentProvider(),
+        reportsPostgres: PostgresPool? = nil,
         logger: Logger
     ) {
         self.redis = redis
         self.postgres = postgres
+        self.reportsPostgres = reportsPostgres ?? postgres
         self.metrics = metrics
         self.tokens = tokens
         self.settings = settings
@@ -121,8 +126,9 @@ public func buildApplication(
         logger: logger
     )
     // Services stop in reverse order: the workers before the clients they use.
+    app.addServices(dependencies.postgres)
+    if dependencies.reportsPostgres !== dependencies.postgres { app.addServices(dependencies.reportsPostgres) }
     app.addServices(
-        dependencies.postgres,
         dependencies.redis,
         dependencies.broadcaster,
         dependencies.holds.expiryWorker(logger: dependencies.logger),

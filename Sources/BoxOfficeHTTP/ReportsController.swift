@@ -16,7 +16,7 @@ public struct ReportsController: Sendable {
 
     public init(_ dependencies: AppDependencies) {
         let settings = dependencies.settings
-        self.reports = ReportStore(postgres: dependencies.postgres, timeZone: settings.timeZone, timeSlots: settings.timeSlots)
+        self.reports = ReportStore(postgres: dependencies.reportsPostgres, timeZone: settings.timeZone, timeSlots: settings.timeSlots)
         self.held = HeldSeatCounter(redis: dependencies.redis, logger: Logger(label: "boxoffice.reports"))
         self.timeZone = settings.timeZone
     }

@@ -29,6 +29,19 @@ struct DatabaseOptions: ParsableArguments {
         configuration.maxConnections = try positive(setting(poolSize.map(String.init), "BOXOFFICE_DATABASE_POOL_SIZE"), name: "BOXOFFICE_DATABASE_POOL_SIZE", default: 10, range: 1...500)
         return configuration
     }
+
+    /// The read-only database staff reports read (a streaming replica), if one is set.
+    func reportsConfiguration() throws -> PostgresConfiguration? {
+        guard let url = setting(nil, "BOXOFFICE_REPORTS_DATABASE_URL") else { return nil }
+        var configuration: PostgresConfiguration
+        do {
+            configuration = try PostgresConfiguration(url: url)
+        } catch {
+            throw StartupError("BOXOFFICE_REPORTS_DATABASE_URL is not a valid postgres:// URL (\(error)); e.g. postgres://boxoffice:boxoffice@127.0.0.1:5451/boxoffice")
+        }
+        configuration.maxConnections = 4
+        return configuration
+    }
 }
 
 struct RedisOptions: ParsableArguments {

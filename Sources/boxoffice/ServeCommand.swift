@@ -118,6 +118,7 @@ struct ServeCommand: AsyncParsableCommand {
             domainSettings.afterSaleCommit = { _exit(137) }
         }
         let postgresConfiguration = try database.configuration()
+        let reportsConfiguration = try database.reportsConfiguration()
         let redisConfiguration = try redis.configuration()
         let logger = try logging.bootstrap()
         if domainSettings.sandboxRoutesEnabled {
@@ -137,9 +138,17 @@ struct ServeCommand: AsyncParsableCommand {
             throw StartupError(error.message)
         }
         let postgres = PostgresPool(configuration: postgresConfiguration, logger: logger)
+        let reportsPostgres = reportsConfiguration.map { PostgresPool(configuration: $0, logger: logger) }
         let redisClient = RedisClient(configuration: redisConfiguration, logger: logger)
         do {
             try await checkPostgres(postgres, postgresConfiguration)
+            if let reportsPostgres, let reportsConfiguration {
+                do {
+                    try await reportsPostgres.ping()
+                } catch {
+                    throw StartupError("cannot reach the reports database (BOXOFFICE_REPORTS_DATABASE_URL) at \(reportsConfiguration.host):\(reportsConfiguration.port) (\(error))")
+                }
+            }
             do {
                 try await redisClient.ping()
             } catch {
@@ -152,6 +161,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
         } catch {
             await postgres.close()
+            await reportsPostgres?.close()
             await redisClient.close()
             throw error
         }
@@ -164,6 +174,7 @@ struct ServeCommand: AsyncParsableCommand {
                 tokens: await AccessTokens(secret: secret),
                 settings: domainSettings,
                 scripts: scripts,
+                reportsPostgres: reportsPostgres,
                 logger: logger
             ),
             settings: settings,
