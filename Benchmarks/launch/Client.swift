@@ -19,6 +19,10 @@ final class Measurements: Sendable {
         var holdsAt: [UInt64] = []
         /// When someone first saw each showtime with no free seat.
         var soldOutAt: [Int: UInt64] = [:]
+        /// Every 5xx and every request that got no answer ("transport"), when.
+        var errors: [(UInt64, String)] = []
+        /// The faults injected (`--fault`), when.
+        var faults: [(UInt64, String)] = []
     }
 
     let start = ContinuousClock.now
@@ -83,9 +87,20 @@ struct API: Sendable {
             request.body = .bytes(ByteBuffer(string: json))
         }
         let started = measurements.elapsedMicroseconds
-        let response = try await client.execute(request, timeout: .seconds(30))
-        let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
-        measurements.record(endpoint, status: Int(response.status.code), microseconds: measurements.elapsedMicroseconds - started)
-        return Reply(status: Int(response.status.code), headers: response.headers, body: body)
+        do {
+            // A dead instance must not hold anyone for a whole request timeout: HAProxy (or the
+            // person) gives up on it long before 30 s.
+            let response = try await client.execute(request, timeout: .seconds(10))
+            let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
+            let status = Int(response.status.code)
+            let now = measurements.elapsedMicroseconds
+            measurements.record(endpoint, status: status, microseconds: now - started)
+            if status >= 500 { measurements.state.withLock { $0.errors.append((now, String(status))) } }
+            return Reply(status: status, headers: response.headers, body: body)
+        } catch {
+            let now = measurements.elapsedMicroseconds
+            measurements.state.withLock { $0.errors.append((now, "transport")) }
+            throw error
+        }
     }
 }

@@ -32,6 +32,8 @@ struct LaunchOptions: ParsableArguments, Sendable {
     @Option(help: "Write <output>/<label>.json and .md.") var output: String?
     @Option(help: "The results' file name.") var label = ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withFullDate])
     @Option(help: "Seed for everyone's choices.") var seed: UInt64 = 42
+    @Option(name: .customLong("fault"), help: "SECONDS=COMMAND: run the shell command that many seconds after the sale opens (repeatable), e.g. 4='scripts/cluster kill-redis-primary'.")
+    var faults: [Fault] = []
     @Flag(
         inversion: .prefixedNo,
         help: "First sell as many showtimes again with no HTTP (the domain's services in this process): the run's ceiling."
@@ -95,6 +97,7 @@ struct LaunchCommand: AsyncParsableCommand {
         let rushStart = measurements.elapsedMicroseconds
         let board = shopper.board
         let seed = options.seed
+        let faulting = Task { [faults = options.faults] in await injectFaults(faults, measurements: measurements) }
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<max(1, options.concurrency) {
                 group.addTask {
@@ -111,6 +114,7 @@ struct LaunchCommand: AsyncParsableCommand {
             }
         }
         let rushEnd = measurements.elapsedMicroseconds
+        await faulting.value
 
         let late = shopper.board.latePayments.withLock { $0 }
         if options.waitForExpiry {

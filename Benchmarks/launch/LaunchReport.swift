@@ -37,6 +37,8 @@ struct LaunchReport {
         var invariants: InvariantReport
         /// The same kind of sale with no HTTP, in this process: the run's ceiling.
         var ceiling: DirectSale.Result?
+        /// What each injected fault did (`--fault`).
+        var faults: [FaultWindow]
     }
 
     let summary: Summary
@@ -75,7 +77,8 @@ struct LaunchReport {
             latePayments: latePayments,
             liveDeltaDelayP50Milliseconds: delays.totalCount > 0 ? ms(delays.valueAtPercentile(50)) : nil,
             liveDeltaDelayP99Milliseconds: delays.totalCount > 0 ? ms(delays.valueAtPercentile(99)) : nil,
-            counters: state.counters, latencies: latencies, invariants: invariants, ceiling: ceiling
+            counters: state.counters, latencies: latencies, invariants: invariants, ceiling: ceiling,
+            faults: FaultWindow.windows(faults: state.faults, errors: state.errors, confirmedAt: state.confirmedAt, end: rush.1)
         )
     }
 
@@ -121,6 +124,20 @@ struct LaunchReport {
         for latency in s.latencies {
             let statuses = latency.statuses.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
             lines.append("| \(latency.endpoint) | \(latency.count) | \(latency.p50Milliseconds) | \(latency.p95Milliseconds) | \(latency.p99Milliseconds) | \(latency.maxMilliseconds) | \(statuses) |")
+        }
+        if !s.faults.isEmpty {
+            lines += [
+                "",
+                "| fault | at | errors until the next fault, by status | first / last error after | longest time without a confirmed booking |",
+                "|---|---|---|---|---|",
+            ]
+            for fault in s.faults {
+                let errors = fault.errorsByStatus.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+                let span = fault.firstErrorAfterMilliseconds.map { first in
+                    "\(Int(first)) / \(Int(fault.lastErrorAfterMilliseconds ?? first)) ms"
+                } ?? "–"
+                lines.append("| `\(fault.command)` | \(f(fault.atSeconds)) s | \(errors.isEmpty ? "none" : errors) | \(span) | \(fault.longestGapWithoutBookingsMilliseconds.map { "\(Int($0)) ms" } ?? "–") |")
+            }
         }
         lines.append("")
         lines.append("Counters: " + s.counters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))

@@ -55,8 +55,22 @@ struct Shopper: Sendable {
         // Seats a 409 named as just taken: marked held on this person's map until it shows
         // them, as the web page does, so a retry goes for other seats.
         var taken = Set<Int>()
-        for _ in 0..<4 {
-            guard let map = await seatMap(showtimeID, token: token) else { return }
+        // Errors (no answer, 5xx) do not use up a person's choices: they wait a little and try
+        // again, as people do, up to a point.
+        var errorsLeft = 6
+        func waitAfterError() async -> Bool {
+            errorsLeft -= 1
+            guard errorsLeft >= 0 else { return false }
+            try? await Task.sleep(for: .milliseconds(250 * (6 - errorsLeft)))
+            return true
+        }
+        var choices = 0
+        while choices < 4 {
+            guard let map = await seatMap(showtimeID, token: token) else {
+                if await waitAfterError() { continue }
+                measurements.count("gave_up_after_errors")
+                return
+            }
             let freeCount = map.freeCount
             if freeCount == 0 {
                 let now = measurements.elapsedMicroseconds
@@ -75,10 +89,14 @@ struct Shopper: Sendable {
                 body = "{\"seat_ids\": \(chosen)}"
             }
             let sentAt = measurements.elapsedMicroseconds
-            guard let reply = try? await api.call("POST /showtimes/{id}/holds", .POST, "/showtimes/\(showtimeID)/holds", token: token, json: body) else {
-                measurements.count("transport_errors")
+            guard let reply = try? await api.call("POST /showtimes/{id}/holds", .POST, "/showtimes/\(showtimeID)/holds", token: token, json: body),
+                  reply.status < 500 else {
+                measurements.count("hold_errors")
+                if await waitAfterError() { continue }
+                measurements.count("gave_up_after_errors")
                 return
             }
+            choices += 1
             switch reply.status {
             case 201:
                 let heldSeats = (reply.json["seats"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } ?? chosen
@@ -113,6 +131,10 @@ struct Shopper: Sendable {
             measurements.count("transport_errors")
             return nil
         }
+        // Served from PostgreSQL while Redis is down: counted, and good enough to choose from.
+        if reply.status == 200, String(buffer: reply.body).contains("\"degraded\":true") {
+            measurements.count("degraded_seat_maps")
+        }
         if reply.status == 304, let cached { return cached }
         guard reply.status == 200, let etag = reply.headers.first(name: "ETag") else { return nil }
         guard let layout = board.layouts[showtimeID], let free = layout.availability(inStatuses: reply.body) else {
@@ -146,8 +168,23 @@ struct Shopper: Sendable {
     }
 
     private func checkOut(_ hold: Reply, token: String, random: inout SplitMix) async {
-        guard let holdID = hold.json["id"] as? String,
-              let checkout = try? await api.call("POST /holds/{id}/checkout", .POST, "/holds/\(holdID)/checkout", token: token),
+        guard let holdID = hold.json["id"] as? String else {
+            measurements.count("checkout_errors")
+            return
+        }
+        // Checkout is idempotent per hold: after no answer or a 5xx, the same request again.
+        var checkout: Reply?
+        for attempt in 0..<5 {
+            if attempt > 0 { try? await Task.sleep(for: .milliseconds(250 * attempt)) }
+            checkout = try? await api.call("POST /holds/{id}/checkout", .POST, "/holds/\(holdID)/checkout", token: token)
+            if let status = checkout?.status, status < 500 { break }
+            measurements.count("checkout_retries")
+        }
+        if let status = checkout?.status, status == 404 || status == 410 {
+            // The hold is gone: e.g. it lived only on a Redis primary that failed before its replica had it.
+            measurements.count("holds_lost")
+        }
+        guard let checkout,
               checkout.status == 201,
               let paymentID = checkout.json["payment_id"] as? String,
               let amount = checkout.json["amount"] as? Int else {
@@ -171,16 +208,26 @@ struct Shopper: Sendable {
         }
     }
 
-    /// Sends the provider's signed callback.
+    /// Sends the provider's signed callback; like real providers, again (the same event, a new
+    /// signature) with growing waits while it gets no 2xx.
     func pay(_ paymentID: String, amount: Int, status: String = "succeeded", eventID: String = "evt_" + UUID().uuidString) async {
         let event = CheckoutService.PaymentEvent(eventID: eventID, paymentID: paymentID, status: status, amount: amount, currency: "EUR")
         guard let body = try? JSONEncoder().encode(event) else { return }
-        let header = signer.header(for: Array(body))
-        guard let reply = try? await api.call(
-            "POST /payments/callback", .POST, "/payments/callback",
-            json: String(decoding: body, as: UTF8.self), headers: [(PaymentSignature.headerName, header)]
-        ) else {
-            measurements.count("transport_errors")
+        var answered: Reply?
+        for attempt in 0..<10 {
+            if attempt > 0 {
+                measurements.count("callback_retries")
+                try? await Task.sleep(for: .milliseconds(min(5_000, 250 << (attempt - 1))))
+            }
+            let header = signer.header(for: Array(body))
+            answered = try? await api.call(
+                "POST /payments/callback", .POST, "/payments/callback",
+                json: String(decoding: body, as: UTF8.self), headers: [(PaymentSignature.headerName, header)]
+            )
+            if let status = answered?.status, (200..<300).contains(status) { break }
+        }
+        guard let reply = answered else {
+            measurements.count("callbacks_never_answered")
             return
         }
         let outcome = reply.json["outcome"] as? String ?? "http_\(reply.status)"

@@ -1,8 +1,10 @@
 # shellcheck shell=bash
 # A local Redis Cluster of 6 nodes (3 primaries, 3 replicas) on loopback, from Debian's
 # redis-server. Source after services.sh. State under .data/<env>/redis-cluster/<port>/.
-#   start_redis_cluster ENV BASE_PORT   nodes on BASE_PORT … BASE_PORT+5; a fresh cluster
-#                                       each time (the data is throwaway)
+#   start_redis_cluster ENV BASE_PORT [keep]
+#                                       nodes on BASE_PORT … BASE_PORT+5; a fresh cluster each
+#                                       time (the data is throwaway), unless "keep" and it runs
+#   restart_redis_cluster_nodes ENV BASE_PORT   starts nodes that are down (they rejoin)
 #   stop_redis_cluster ENV
 #   redis_cluster_url BASE_PORT         redis-cluster://127.0.0.1:BASE,…+1,…+2
 # The node timeout is short (BOXOFFICE_CLUSTER_NODE_TIMEOUT ms, default 1000), so that a
@@ -28,9 +30,14 @@ redis_cluster_ok() {  # PORT
     redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | grep -q '^cluster_state:ok'
 }
 
-start_redis_cluster() {  # ENV BASE_PORT
+start_redis_cluster() {  # ENV BASE_PORT [keep]
     local env=$1 base=$2 dir port i nodes=()
     dir=$(redis_cluster_dir "$env")
+    if [[ ${3:-} == keep ]] && redis_cluster_ok "$base"; then
+        log "the $env Redis Cluster already runs on ports $base-$((base + REDIS_CLUSTER_NODES - 1))"
+        restart_redis_cluster_nodes "$env" "$base"
+        return 0
+    fi
     stop_redis_cluster "$env"
     rm -rf "$dir"
     for ((i = 0; i < REDIS_CLUSTER_NODES; i++)); do
@@ -76,4 +83,26 @@ stop_redis_cluster() {  # ENV
         stop_pidfile "$pidfile" redis-server "$BOXOFFICE_SERVICE_TIMEOUT"
     done
     return 0
+}
+
+restart_redis_cluster_nodes() {  # ENV BASE_PORT
+    local dir port i
+    dir=$(redis_cluster_dir "$1")
+    for ((i = 0; i < REDIS_CLUSTER_NODES; i++)); do
+        port=$(($2 + i))
+        redis_ping "$port" && continue
+        [[ -f $dir/$port/redis.conf ]] || continue
+        log "starting cluster node $port again (it rejoins the cluster)"
+        redis-server "$dir/$port/redis.conf" 9>&- || die_with_log "cluster node $port failed to start" "$dir/$port/redis.log"
+    done
+}
+
+# The port of a node that is a primary now.
+redis_cluster_primary() {  # BASE_PORT
+    local port i
+    for ((i = 0; i < REDIS_CLUSTER_NODES; i++)); do
+        port=$(($1 + i))
+        [[ $(redis-cli -h 127.0.0.1 -p "$port" role 2>/dev/null | head -1) == master ]] && { printf '%s' "$port"; return 0; }
+    done
+    return 1
 }
