@@ -95,6 +95,7 @@ struct LaunchCommand: AsyncParsableCommand {
 
         progress("the sale opens")
         let rushStart = measurements.elapsedMicroseconds
+        let cpuAtOpening = ProcessCPU.sample()
         let board = shopper.board
         let seed = options.seed
         let faulting = Task { [faults = options.faults] in await injectFaults(faults, measurements: measurements) }
@@ -114,6 +115,7 @@ struct LaunchCommand: AsyncParsableCommand {
             }
         }
         let rushEnd = measurements.elapsedMicroseconds
+        let cpuDuringRush = ProcessCPU.sample().since(cpuAtOpening)
         await faulting.value
 
         let late = shopper.board.latePayments.withLock { $0 }
@@ -135,7 +137,7 @@ struct LaunchCommand: AsyncParsableCommand {
         )
         let report = LaunchReport(
             options: options, stage: stage, measurements: measurements, rush: (rushStart, rushEnd),
-            invariants: invariants, latePayments: late.count, ceiling: ceiling
+            invariants: invariants, latePayments: late.count, ceiling: ceiling, cpuDuringRush: cpuDuringRush
         )
         print(report.markdown)
         if let output = options.output {

@@ -39,13 +39,15 @@ struct LaunchReport {
         var ceiling: DirectSale.Result?
         /// What each injected fault did (`--fault`).
         var faults: [FaultWindow]
+        /// CPU seconds each process name (every process on the machine) spent during the rush.
+        var cpuSecondsDuringRush: [String: Double]
     }
 
     let summary: Summary
 
     init(
         options: LaunchOptions, stage: Stage, measurements: Measurements, rush: (UInt64, UInt64),
-        invariants: InvariantReport, latePayments: Int, ceiling: DirectSale.Result?
+        invariants: InvariantReport, latePayments: Int, ceiling: DirectSale.Result?, cpuDuringRush: [String: Double] = [:]
     ) {
         let state = measurements.state.withLock { $0 }
         let rushSeconds = Double(rush.1 - rush.0) / 1e6
@@ -78,7 +80,8 @@ struct LaunchReport {
             liveDeltaDelayP50Milliseconds: delays.totalCount > 0 ? ms(delays.valueAtPercentile(50)) : nil,
             liveDeltaDelayP99Milliseconds: delays.totalCount > 0 ? ms(delays.valueAtPercentile(99)) : nil,
             counters: state.counters, latencies: latencies, invariants: invariants, ceiling: ceiling,
-            faults: FaultWindow.windows(faults: state.faults, errors: state.errors, confirmedAt: state.confirmedAt, end: rush.1)
+            faults: FaultWindow.windows(faults: state.faults, errors: state.errors, confirmedAt: state.confirmedAt, end: rush.1),
+            cpuSecondsDuringRush: cpuDuringRush
         )
     }
 
@@ -107,6 +110,13 @@ struct LaunchReport {
             "| sold seats / confirmed bookings / succeeded payments / refunds | \(s.invariants.soldSeats) / \(s.invariants.confirmedBookings) / \(s.invariants.succeededPayments) / \(s.invariants.refunds) |",
             "| invariant violations | \(s.invariants.violations.count) |",
         ]
+        let busiest = s.cpuSecondsDuringRush.filter { $0.value >= 0.1 }.sorted { $0.value > $1.value }
+        if !busiest.isEmpty, s.confirmedDuringRush > 0 {
+            let parts = busiest.map { name, seconds in
+                "\(name) \(f(seconds)) s (\(String(format: "%.2f", 1000 * seconds / Double(s.confirmedDuringRush))) ms)"
+            }
+            lines.append("| CPU during the rush, by process (per confirmed booking) | \(parts.joined(separator: ", ")) |")
+        }
         if let ceiling = s.ceiling {
             func steps(_ values: [String: Double]) -> String {
                 ["hold", "checkout", "callback"].map { "\($0) \(values[$0].map { String(format: "%.2f", $0) } ?? "–")" }.joined(separator: ", ")

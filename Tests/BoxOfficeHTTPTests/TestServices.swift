@@ -171,7 +171,7 @@ enum TestServices {
         var settings = BoxOfficeSettings()
         settings.bcryptCost = 4  // fast hashing: tests sign in often
         settings.seatMapMaxAge = .zero  // tests read their own changes at once; one test covers sharing
-        settings.readinessTimeout = .milliseconds(1500)  // a first connect on a busy machine; under the stall test's 3 s
+        settings.readinessTimeout = .seconds(10)  // every test at once on two cores; the stall test sets its own
         settings.posterDirectory = FileManager.default.temporaryDirectory
             .appendingPathComponent("boxoffice-posters-\(UUID().uuidString)").path
         configure(&settings)

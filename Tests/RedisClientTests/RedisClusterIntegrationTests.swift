@@ -103,6 +103,11 @@ import Testing
         try await TestCluster.withClient { (redis: RedisClient) async throws in
             let key = "test:{\(UUID().uuidString.prefix(8))}:failover"
             _ = try await redis.send(.set(key, "before"))
+            // A replica of a cluster just made is "loading" until its first sync.
+            try await TestCluster.waitUntil {
+                let shards = try await TestCluster.shards()
+                return shards.primary(of: key).flatMap { shards.replicas[$0]?.first } != nil
+            }
             let shards = try await TestCluster.shards()
             let primary = try #require(shards.primary(of: key))
             let replica = try #require(shards.replicas[primary]?.first)
@@ -127,6 +132,10 @@ import Testing
         try await TestCluster.withClient { (redis: RedisClient) async throws in
             let key = "test:{\(UUID().uuidString.prefix(8))}:killed"
             _ = try await redis.send(.set(key, "kept"))
+            try await TestCluster.waitUntil {
+                let shards = try await TestCluster.shards()
+                return shards.primary(of: key).flatMap { shards.replicas[$0]?.first } != nil
+            }
             let shards = try await TestCluster.shards()
             let primary = try #require(shards.primary(of: key))
             try await TestCluster.withNode(port: primary) { (node: RedisClient) async throws in
