@@ -17,6 +17,10 @@ struct ProcessCPU: Sendable {
             // comm may hold spaces; the fields after it are space-separated: utime is the 12th
             // after the state, stime the 13th (fields 14 and 15 of proc(5)).
             var name = String(stat[stat.index(after: open)..<close])
+            // Kernel workers are renamed by the work they run, so one thread's whole lifetime
+            // would show as new under a new name: left out (the network stack's softirq
+            // threads, ksoftirqd, stay in).
+            if name.hasPrefix("kworker") { continue }
             // Redis names its threads and the main process "redis-server"; PostgreSQL's
             // backends show as "postgres"; the simulator is "launch".
             if name.hasPrefix("redis-server") { name = "redis-server" }
