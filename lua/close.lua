@@ -6,5 +6,5 @@
 local sold_key, version_key = KEYS[1], KEYS[2]
 redis.call('SADD', sold_key, 'closed')
 local version = redis.call('INCR', version_key)
-redis.call('PUBLISH', ARGV[1], '{"version":' .. version .. ',"seats":[],"showtime_status":"cancelled"}')
+redis.call('SPUBLISH', ARGV[1], '{"version":' .. version .. ',"seats":[],"showtime_status":"cancelled"}')
 return {'closed', version}

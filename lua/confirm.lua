@@ -45,5 +45,5 @@ redis.call('ZREM', expiry_key, hold_id)
 local version = redis.call('INCR', version_key)
 local message = #delta > 0 and cjson.encode({version = version, seats = delta})
   or ('{"version":' .. version .. ',"seats":[]}')
-redis.call('PUBLISH', channel, message)
+redis.call('SPUBLISH', channel, message)
 return {'confirmed', version}

@@ -78,5 +78,5 @@ redis.call('HINCRBY', users_key, owner, count)
 redis.call('PEXPIRE', users_key, ttl + 120000)
 redis.call('PEXPIRE', holders_key, ttl + 120000)
 local version = redis.call('INCR', version_key)
-redis.call('PUBLISH', channel, cjson.encode({version = version, seats = delta}))
+redis.call('SPUBLISH', channel, cjson.encode({version = version, seats = delta}))
 return {'ok', version, expires}

@@ -53,7 +53,7 @@ local version = redis.call('INCR', version_key)
 -- cjson writes an empty table as {}; clients expect a list.
 local message = #delta > 0 and cjson.encode({version = version, seats = delta})
   or ('{"version":' .. version .. ',"seats":[]}')
-redis.call('PUBLISH', channel, message)
+redis.call('SPUBLISH', channel, message)
 table.insert(released, 1, version)
 table.insert(released, 1, 'released')
 return released

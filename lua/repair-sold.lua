@@ -15,5 +15,5 @@ if #delta == 0 then
   return {'repaired', tonumber(redis.call('GET', version_key) or '0'), 0}
 end
 local version = redis.call('INCR', version_key)
-redis.call('PUBLISH', ARGV[1], cjson.encode({version = version, seats = delta}))
+redis.call('SPUBLISH', ARGV[1], cjson.encode({version = version, seats = delta}))
 return {'repaired', version, #delta}

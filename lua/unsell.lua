@@ -21,5 +21,5 @@ redis.call('INCR', epoch_key)
 local version = redis.call('INCR', version_key)
 local message = #delta > 0 and cjson.encode({version = version, seats = delta})
   or ('{"version":' .. version .. ',"seats":[]}')
-redis.call('PUBLISH', channel, message)
+redis.call('SPUBLISH', channel, message)
 return {'freed', version}

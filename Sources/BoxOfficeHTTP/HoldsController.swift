@@ -84,8 +84,8 @@ public struct HoldsController: Sendable {
             let showtimeID = try SchedulingQuery.id(context, "Showtime")
             let viewer = context.identity?.userID
             _ = try await holds.layouts.layout(for: showtimeID)  // 404 before the stream starts
-            // Without the Redis subscription a stream would miss deltas and never say so.
-            guard broadcaster.isSubscribed else {
+            // Without the showtime's Redis subscription a stream would miss deltas and never say so.
+            guard await broadcaster.follow(showtimeID: showtimeID) else {
                 throw BoxOfficeError(
                     .unavailable(service: "redis", retryAfterSeconds: 1), code: "live_unavailable",
                     message: "The live stream is unavailable for a moment; poll the seat map meanwhile and reconnect shortly."

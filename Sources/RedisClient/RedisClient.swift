@@ -93,6 +93,22 @@ public final class RedisClient: Service, Sendable {
         return reply
     }
 
+    /// Where the node that serves `key` is (the one server, or its slot's primary).
+    func nodeConfiguration(forKey key: String) async throws -> RedisConfiguration {
+        guard let cluster else { return configuration }
+        let node = try await cluster.primary(forKey: key)
+        var nodeConfiguration = configuration
+        nodeConfiguration.host = node.host
+        nodeConfiguration.port = node.port
+        nodeConfiguration.clusterSeeds = []
+        return nodeConfiguration
+    }
+
+    /// Reads a cluster's slot map again (nothing on one server).
+    func refreshClusterMap() async {
+        try? await cluster?.refreshTopology(force: true)
+    }
+
     /// Where a subscription connects: the server, or any node of the cluster (a `PUBLISH`
     /// reaches every node of a cluster).
     func subscriptionConfiguration() async throws -> RedisConfiguration {

@@ -142,6 +142,11 @@ final class RedisCluster: Sendable {
         locked.withLock { $0.pools.values.reduce(0) { $0 + $1.connectedCount } }
     }
 
+    /// The primary that serves `key`'s slot.
+    func primary(forKey key: String) async throws -> ClusterEndpoint {
+        try await firstTarget(slot: HashSlot.of(key))
+    }
+
     /// Any node that serves slots, for keyless commands and subscriptions.
     func anyPrimary() async throws -> ClusterEndpoint {
         try await firstTarget(slot: nil)

@@ -1,3 +1,4 @@
+import RedisClient
 import BoxOffice
 import BoxOfficeHTTP
 import Foundation
@@ -82,8 +83,7 @@ import Testing
                         let seats = Array(showtime.rows[1][0...1])
                         try await watchingApp.test(.live) { watchingClient in
                             let port = try #require(watchingClient.port)
-                            // The watching instance subscribes to Redis in the background: wait until it listens.
-                            while !second.broadcaster.isSubscribed { try await Task.sleep(for: .milliseconds(20)) }
+                            // The stream subscribes to the showtime before its snapshot; nothing to wait for.
                             try await Self.withLiveStream(port: port, showtimeID: showtime.id) { events in
                                 let first = try #require(try await events.next())
                                 let snapshot = first.json
@@ -115,8 +115,13 @@ import Testing
         try await TestServices.withDatabase { configuration in
             try await TestServices.withDependencies(postgres: configuration) { dependencies in
                 var unsubscribed = dependencies
-                // Never run: like an instance whose subscription is down.
-                unsubscribed.broadcaster = AvailabilityBroadcaster(redis: dependencies.redis, logger: Logger(label: "test"))
+                // Its subscriptions go to a Redis that does not answer: like an instance cut off from
+                // the node of the showtime's channel.
+                var unreachable = RedisConfiguration(host: "127.0.0.1", port: 1)
+                unreachable.connectTimeout = .milliseconds(200)
+                unsubscribed.broadcaster = AvailabilityBroadcaster(
+                    redis: RedisClient(configuration: unreachable, logger: Logger(label: "test")), logger: Logger(label: "test")
+                )
                 let app = Application(router: buildRouter(unsubscribed, settings: TestServices.serverSettings))
                 try await app.test(.router) { client in
                     let showtime = try await TestApp(client: client, dependencies: dependencies).makeShowtime()
@@ -137,7 +142,6 @@ import Testing
         try await TestApp.run(.live) { app in
             let showtime = try await app.makeShowtime()
             let port = try #require(app.client.port)
-            while !app.dependencies.broadcaster.isSubscribed { try await Task.sleep(for: .milliseconds(20)) }
             let version = try await Self.withLiveStream(port: port, showtimeID: showtime.id) { events in
                 try #require(try await events.next()).json["version"] as? Int
             }

@@ -39,7 +39,7 @@ import Testing
             let statuses = try await withThrowingTaskGroup(of: [String].self) { group in
                 group.addTask { try await broadcaster.run(); return [] }
                 group.addTask { try await worker.run(); return [] }
-                while !broadcaster.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
+                _ = await broadcaster.follow(showtimeID: showtime)
                 let heard = try await broadcaster.withDeltas(showtimeID: showtime) { deltas in
                     let (_, outcome) = try await SeatHoldStoreTests.hold(store, showtime, [7], ttl: .milliseconds(100))
                     if case .held(_, let expiresAt) = outcome { try await store.markActive(showtimeID: showtime, until: expiresAt) }
@@ -62,25 +62,18 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)))
-    func clientsThatJoinedWithoutASubscriptionAreDroppedWhenItComesUp() async throws {
-        try await SeatHoldStoreTests.withStore { store, redis, showtime in
-            try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
-            let broadcaster = AvailabilityBroadcaster(redis: redis, logger: Logger(label: "test"))
-            let next = try await broadcaster.withDeltas(showtimeID: showtime) { deltas in
-                // A hold while nobody listens: this client never hears it, so it must not stay.
-                _ = try await SeatHoldStoreTests.hold(store, showtime, [1])
-                return try await withThrowingTaskGroup(of: [AvailabilityDelta]?.self) { group in
-                    group.addTask { try await broadcaster.run(); return nil }
-                    while !broadcaster.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
-                    _ = try await SeatHoldStoreTests.hold(store, showtime, [2])
-                    var iterator = deltas.makeAsyncIterator()
-                    let next = await iterator.next()  // the second hold's delta, had the client stayed
-                    group.cancelAll()
-                    return next
-                }
-            }
-            #expect(next == nil, "the stream ended when the subscription came up")
+    func aClientWhoseShowtimeCannotBeSubscribedGetsAnEndedStreamNotASilentOne() async throws {
+        var unreachable = RedisConfiguration(host: "127.0.0.1", port: 1)
+        unreachable.connectTimeout = .milliseconds(200)
+        let redis = RedisClient(configuration: unreachable, logger: Logger(label: "test"))
+        let broadcaster = AvailabilityBroadcaster(redis: redis, logger: Logger(label: "test"))
+        #expect(await broadcaster.follow(showtimeID: 1) == false)
+        let next = await broadcaster.withDeltas(showtimeID: 1) { deltas in
+            var iterator = deltas.makeAsyncIterator()
+            return await iterator.next()
         }
+        #expect(next == nil, "the stream ended: without a subscription it would miss every delta")
+        await redis.close()
     }
 
     @Test func deltasThatArriveWhileAClientIsBusyComeAsOneBatchInOrder() async throws {
@@ -89,7 +82,7 @@ import Testing
             let broadcaster = AvailabilityBroadcaster(redis: redis, logger: Logger(label: "test"))
             let versions = try await withThrowingTaskGroup(of: [[Int]].self) { group in
                 group.addTask { try await broadcaster.run(); return [] }
-                while !broadcaster.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
+                _ = await broadcaster.follow(showtimeID: showtime)
                 let batches = try await broadcaster.withDeltas(showtimeID: showtime) { deltas in
                     var iterator = deltas.makeAsyncIterator()
                     _ = try await SeatHoldStoreTests.hold(store, showtime, [1])
@@ -113,7 +106,7 @@ import Testing
             let broadcaster = AvailabilityBroadcaster(redis: redis, bufferLimit: 2, logger: Logger(label: "test"))
             let received = try await withThrowingTaskGroup(of: Int.self) { group in
                 group.addTask { try await broadcaster.run(); return 0 }
-                while !broadcaster.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
+                _ = await broadcaster.follow(showtimeID: showtime)
                 let count = try await broadcaster.withDeltas(showtimeID: showtime) { deltas in
                     // One hold a frame (50 ms): the backlog grows frame by frame, unread.
                     for seat in 1...6 {

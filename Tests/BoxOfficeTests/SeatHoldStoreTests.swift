@@ -235,17 +235,20 @@ enum RedisTarget: String, CaseIterable, Sendable, CustomTestStringConvertible {
             let keys = ShowtimeKeys(showtimeID: showtime)
             let (holdID, outcome) = try await Self.hold(store, showtime, [4, 5])
             guard case .held(let heldVersion, _) = outcome else { Issue.record("expected a hold"); return }
-            let message = try await redis.withSubscription(channels: [keys.events]) { subscription in
-                let version = try await store.confirm(showtimeID: showtime, holdID: holdID, seatIDs: [4, 5])
-                #expect(version == heldVersion + 1)
-                // On a cluster a PUBLISH reaches other nodes over the cluster bus, so the hold's
-                // own delta may arrive after this subscription began: clients order by version.
-                for try await message in subscription
-                where (AvailabilityBroadcaster.version(ofDelta: message.text) ?? 0) > heldVersion {
-                    return message.text
+            // The scripts publish to the showtime's shard channel (SPUBLISH), in its slot.
+            let shards = RedisShardSubscriber(client: redis)
+            try await shards.subscribe(keys.events)
+            let version = try await store.confirm(showtimeID: showtime, holdID: holdID, seatIDs: [4, 5])
+            #expect(version == heldVersion + 1)
+            var message = ""
+            for await event in shards.events {
+                if case .message(let received) = event,
+                   (AvailabilityBroadcaster.version(ofDelta: received.text) ?? 0) > heldVersion {
+                    message = received.text
+                    break
                 }
-                return ""
             }
+            await shards.close()
             let delta = try JSONSerialization.jsonObject(with: Data(message.utf8)) as? [String: Any]
             #expect(delta?["version"] as? Int == heldVersion + 1)
             let seats = delta?["seats"] as? [[String: Any]]

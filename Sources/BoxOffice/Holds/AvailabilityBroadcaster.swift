@@ -5,7 +5,13 @@ public import ServiceLifecycle
 import Synchronization
 
 /// Fans availability deltas out to this instance's live clients: one Redis subscription per
-/// instance (a pattern over every showtime's channel), however many clients watch.
+/// showtime this instance cares about, however many of its clients watch it.
+///
+/// Each showtime's deltas go to its shard channel (`SPUBLISH bo:{st:<id>}:events` inside the
+/// hold scripts), which lives on the node that serves the showtime's slot: a Redis Cluster
+/// carries each message to that node's subscribers only. An instance subscribes to a
+/// showtime when a live client of it arrives or its seat map is read, and leaves it once
+/// neither happened for `idleAfter`.
 ///
 /// Deltas go out in frames: whatever arrives within `frame` of the first pending delta reaches
 /// every client as one batch. When a premiere goes on sale a showtime changes hundreds of
@@ -13,44 +19,51 @@ import Synchronization
 /// did. A quiet showtime's delta waits at most one frame.
 ///
 /// A client that reads too slowly is dropped (its stream ends) rather than buffered without
-/// bound; so are all clients when the Redis subscription breaks or comes up, since they may
-/// have missed deltas. Either way a client reconnects with its last version and gets what it
-/// missed or a fresh snapshot. While there is no subscription the live route refuses (503).
+/// bound; so are a showtime's clients when its subscription is lost (its node failed or gave
+/// the slot away), since they may have missed deltas. Either way a client reconnects with its
+/// last version and gets what it missed or a fresh snapshot.
 public final class AvailabilityBroadcaster: Service, Sendable {
-    public static let pattern = "bo:{st:*}:events"
-
-
     private let redis: RedisClient
+    private let shards: RedisShardSubscriber
     private let logger: Logger
     private let bufferLimit: Int
     private let subscribers = Mutex<[Int: [Int: DeltaFeed]]>([:])
-    /// The newest version each showtime's deltas (or a reader) showed while subscribed: a seat
-    /// map's `If-None-Match` is answered from here without a Redis read. Emptied whenever the
-    /// subscription breaks, since deltas may have been missed.
+    /// The showtimes subscribed to (or being subscribed), and when this instance last cared.
+    private let interest = Mutex<[Int: Interest]>([:])
+    /// The newest version each subscribed showtime's deltas (or a reader) showed: a seat map's
+    /// `If-None-Match` is answered from here without a Redis read. A showtime's entry goes
+    /// when its subscription is lost, since deltas may have been missed.
     private let latestVersions = Mutex<[Int: Int]>([:])
     private let nextID = Atomic<Int>(0)
-    private let subscribed = Atomic<Bool>(false)
     private let frame: Duration
+    private let idleAfter: Duration
     /// Deltas of the open frame, per showtime; empty between frames.
     private let framed = Mutex<[Int: [AvailabilityDelta]]>([:])
     /// One element when a frame opens (its first delta arrived).
     private let frameOpened: AsyncStream<Void>
     private let frameOpener: AsyncStream<Void>.Continuation
 
-    public init(redis: RedisClient, bufferLimit: Int = 256, frame: Duration = .milliseconds(50), logger: Logger) {
+    private struct Interest {
+        var subscribed = false
+        var lastWanted: ContinuousClock.Instant
+    }
+
+    public init(
+        redis: RedisClient, bufferLimit: Int = 256, frame: Duration = .milliseconds(50),
+        idleAfter: Duration = .seconds(60), logger: Logger
+    ) {
         self.redis = redis
+        self.shards = RedisShardSubscriber(client: redis)
         self.bufferLimit = bufferLimit
         self.frame = frame
+        self.idleAfter = idleAfter
         self.logger = logger
         (frameOpened, frameOpener) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Whether the Redis subscription is up (deltas are flowing).
-    public var isSubscribed: Bool { subscribed.load(ordering: .relaxed) }
-
     /// The showtime's current version as this instance knows it, or nil (read Redis then).
     public func knownVersion(showtimeID: Int) -> Int? {
-        guard isSubscribed else { return nil }
+        guard isSubscribed(showtimeID) else { return nil }
         return latestVersions.withLock { $0[showtimeID] }
     }
 
@@ -60,15 +73,20 @@ public final class AvailabilityBroadcaster: Service, Sendable {
         _ = latestVersions.withLock { $0.removeValue(forKey: showtimeID) }
     }
 
-    /// Records a version read from Redis; a newer one from a delta wins.
+    /// Records a version read from Redis (a newer one from a delta wins), and that this
+    /// instance cares about the showtime: it subscribes to it if it has not yet.
     public func noteVersion(_ version: Int, showtimeID: Int) {
-        guard isSubscribed else { return }
-        latestVersions.withLock { all in
-            if (all[showtimeID] ?? Int.min) < version { all[showtimeID] = version }
+        if isSubscribed(showtimeID) {
+            latestVersions.withLock { all in
+                if (all[showtimeID] ?? Int.min) < version { all[showtimeID] = version }
+            }
+        } else {
+            Task { _ = await self.subscribe(showtimeID) }
         }
     }
 
-    /// Runs `body` with the deltas of one showtime, from now on, in order.
+    /// Runs `body` with the deltas of one showtime, from now on, in order. When the showtime's
+    /// subscription cannot be made (Redis is down), the feed ends at once.
     public func withDeltas<Result: Sendable>(
         showtimeID: Int,
         _ body: (DeltaFeed) async throws -> Result
@@ -83,42 +101,85 @@ public final class AvailabilityBroadcaster: Service, Sendable {
             }
             feed.finish()
         }
+        if !(await subscribe(showtimeID)) { feed.finish() }
         return try await body(feed)
     }
 
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.deliverFrames() }
-            await subscribe()
+            group.addTask { await self.leaveIdleShowtimes() }
+            group.addTask {
+                for await event in self.shards.events {
+                    switch event {
+                    case .message(let message): self.deliver(message)
+                    case .lost(let channels): self.lost(channels)
+                    }
+                }
+            }
+            try? await gracefulShutdown()
+            await shards.close()
             group.cancelAll()
         }
         dropEveryone()
     }
 
-    /// Keeps the subscription up until graceful shutdown, resubscribing with backoff.
-    private func subscribe() async {
-        var backoff: Duration = .milliseconds(50)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await redis.withSubscription(patterns: [Self.pattern]) { messages in
-                    // Clients that joined while there was no subscription missed what happened
-                    // meanwhile: they reconnect and get it (or a fresh snapshot).
-                    dropEveryone()
-                    subscribed.store(true, ordering: .relaxed)
-                    backoff = .milliseconds(50)
-                    for try await message in messages.cancelOnGracefulShutdown() {
-                        deliver(message)
-                    }
-                }
-            } catch {
-                logger.warning("availability subscription lost; resubscribing", metadata: ["error": "\(error)"])
+    private func isSubscribed(_ showtimeID: Int) -> Bool {
+        interest.withLock { $0[showtimeID]?.subscribed ?? false }
+    }
+
+    /// Subscribes to the showtime's deltas unless this instance already does; true once it
+    /// does, false when Redis cannot be reached.
+    public func follow(showtimeID: Int) async -> Bool {
+        await subscribe(showtimeID)
+    }
+
+    private func subscribe(_ showtimeID: Int) async -> Bool {
+        let alreadySubscribed = interest.withLock { all -> Bool in
+            all[showtimeID, default: Interest(lastWanted: .now)].lastWanted = .now
+            return all[showtimeID]!.subscribed
+        }
+        if alreadySubscribed { return true }
+        do {
+            try await shards.subscribe(ShowtimeKeys(showtimeID: showtimeID).events)
+            interest.withLock { $0[showtimeID, default: Interest(lastWanted: .now)].subscribed = true }
+            return true
+        } catch {
+            logger.warning("cannot subscribe to a showtime's deltas", metadata: ["showtime": "\(showtimeID)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    /// A subscription broke: its showtime's clients may have missed deltas and go; the next
+    /// client or reader subscribes again.
+    private func lost(_ channels: [String]) {
+        for channel in channels {
+            guard let showtimeID = Self.showtimeID(ofChannel: channel) else { continue }
+            _ = interest.withLock { $0.removeValue(forKey: showtimeID) }
+            _ = latestVersions.withLock { $0.removeValue(forKey: showtimeID) }
+            let feeds = subscribers.withLock { $0.removeValue(forKey: showtimeID) } ?? [:]
+            for feed in feeds.values { feed.finish() }
+            if !feeds.isEmpty {
+                logger.info("a showtime's live subscription was lost; its clients reconnect", metadata: ["showtime": "\(showtimeID)"])
             }
-            subscribed.store(false, ordering: .relaxed)
-            latestVersions.withLock { $0 = [:] }
-            dropEveryone()
-            let delay = backoff
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
-            backoff = min(backoff * 2, .seconds(2))
+        }
+    }
+
+    /// Every few seconds: leaves showtimes that nobody here watched or read for `idleAfter`.
+    private func leaveIdleShowtimes() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(5))
+            let watched = subscribers.withLock { Set($0.keys) }
+            let now = ContinuousClock.now
+            let idle = interest.withLock { all -> [Int] in
+                let idle = all.filter { !watched.contains($0.key) && now - $0.value.lastWanted > idleAfter }.map(\.key)
+                for showtimeID in idle { all[showtimeID] = nil }
+                return idle
+            }
+            for showtimeID in idle {
+                _ = latestVersions.withLock { $0.removeValue(forKey: showtimeID) }
+                shards.unsubscribe(ShowtimeKeys(showtimeID: showtimeID).events)
+            }
         }
     }
 
@@ -165,7 +226,9 @@ public final class AvailabilityBroadcaster: Service, Sendable {
             logger.warning("a delta without a version", metadata: ["channel": "\(message.channel)"])
             return
         }
-        noteVersion(version, showtimeID: showtimeID)
+        latestVersions.withLock { all in
+            if (all[showtimeID] ?? Int.min) < version { all[showtimeID] = version }
+        }
         let delta = AvailabilityDelta(version: version, json: text)
         guard frame > .zero else { return offer([delta], showtimeID: showtimeID) }
         let opensFrame = framed.withLock { framed in
