@@ -76,6 +76,43 @@ import Testing
         await redis.close()
     }
 
+    /// The node a showtime's channel lives on goes away (a crash; in a cluster, also a
+    /// failover or a slot moved elsewhere): its live clients may miss deltas from then on, so
+    /// their streams end and they reconnect for a fresh snapshot.
+    @Test(.timeLimit(.minutes(1)))
+    func whenAShowtimesSubscriptionIsLostItsClientsAreDroppedToResynchronise() async throws {
+        let port = Int.random(in: 30_001...40_000)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-lost-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                            "--dir", directory.path]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        var configuration = RedisConfiguration(host: "127.0.0.1", port: port)
+        configuration.commandTimeout = .seconds(10)
+        let redis = RedisClient(configuration: configuration, logger: Logger(label: "test"))
+        for _ in 0..<100 where (try? await redis.ping()) == nil { try await Task.sleep(for: .milliseconds(50)) }
+        let broadcaster = AvailabilityBroadcaster(redis: redis, logger: Logger(label: "test"))
+        let ended = try await withThrowingTaskGroup(of: Bool?.self) { group in
+            group.addTask { try await broadcaster.run(); return nil }
+            let ended = await broadcaster.withDeltas(showtimeID: 7) { deltas in
+                // The node goes away (a child of this process may not hear SIGTERM: over the wire).
+                _ = try? await redis.send(RedisCommand<RedisReply>(["SHUTDOWN", "NOSAVE"]))
+                var iterator = deltas.makeAsyncIterator()
+                return await iterator.next() == nil
+            }
+            group.cancelAll()
+            return ended
+        }
+        #expect(ended == true, "the client's stream ended when the subscription was lost")
+        await redis.close()
+        server.terminate()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
     @Test func deltasThatArriveWhileAClientIsBusyComeAsOneBatchInOrder() async throws {
         try await SeatHoldStoreTests.withStore { store, redis, showtime in
             try await store.loadSold(showtimeID: showtime, soldSeatIDs: [])
