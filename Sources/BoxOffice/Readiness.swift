@@ -45,7 +45,8 @@ public struct ReadinessProbe: Sendable {
         let once = Once()
         return await withCheckedContinuation { continuation in
             let timer = Task {
-                try? await Task.sleep(for: timeout)
+                // Cancelled: the check answered first (and claimed the answer before cancelling).
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
                 if once.claim() {
                     let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
                     continuation.resume(returning: DependencyStatus(
@@ -55,8 +56,8 @@ public struct ReadinessProbe: Sendable {
             }
             Task {
                 let status = await Self.status(of: name, check)
-                timer.cancel()
                 if once.claim() { continuation.resume(returning: status) }
+                timer.cancel()
             }
         }
     }

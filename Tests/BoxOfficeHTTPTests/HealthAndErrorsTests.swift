@@ -57,7 +57,7 @@ import Testing
                 #expect(response.status == .ok)
                 let services = try json(response.body)["services"] as? [String: [String: Any]]
                 #expect(services?["redis"]?["status"] as? String == "up")
-                #expect(services?["postgres"]?["status"] as? String == "up")
+                #expect(services?["postgres"]?["status"] as? String == "up", "postgres: \(services?["postgres"]?["error"] ?? "")")
             }
         }
     }
@@ -141,7 +141,7 @@ import Testing
                 #expect(response.status == .serviceUnavailable)
                 let services = try json(response.body)["services"] as? [String: [String: Any]]
                 #expect(services?["postgres"]?["status"] as? String == "down")
-                #expect(services?["redis"]?["status"] as? String == "up")
+                #expect(services?["redis"]?["status"] as? String == "up", "redis: \(services?["redis"]?["error"] ?? "")")
                 let error = services?["postgres"]?["error"] as? String ?? ""
                 #expect(!error.contains("boxoffice:boxoffice"))  // no password in the report
             }
