@@ -238,6 +238,23 @@ import Testing
         }
     }
 
+    @Test func aStartMoreThanTwoYearsAheadIsRefused() async throws {
+        try await TestApp.run { app in
+            let admin = try await app.makeUser(role: .admin)
+            let hall = try await app.createHall("Studio 9", as: admin)
+            let movie = try await app.createMovie("Far Future", as: admin)
+            for start in ["+99999-01-01T19:00:00Z", "9999-01-01T19:00:00Z", SchedulingTime.format(Date().addingTimeInterval(3 * 366 * 86_400))] {
+                let response = try await app.request(.post, "/admin/showtimes", as: admin, json: """
+                    {"movie_id": \(movie), "hall_id": \(hall), "starts_at": "\(start)", "prices": {"standard": 1200, "premium": 1800}}
+                    """)
+                #expect(response.status == .unprocessableContent, "\(start)")
+                #expect(response.problemFields == ["starts_at"], "\(start)")
+            }
+            let soon = try await app.scheduleShowtime(movie: movie, hall: hall, startsAt: app.cinemaTime(daysFromToday: 2, hour: 19), as: admin)
+            #expect(soon.status == .created)
+        }
+    }
+
     @Test func aStartInThePastIsRefused() async throws {
         try await TestApp.run { app in
             let admin = try await app.makeUser(role: .admin)

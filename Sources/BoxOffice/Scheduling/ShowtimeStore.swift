@@ -180,12 +180,17 @@ public struct ShowtimeStore: Sendable {
 
     // MARK: - Rules
 
+    /// How far ahead a showtime may start: two years.
+    static let furthestStart: TimeInterval = 2 * 366 * 24 * 3600
+
     static func checkStart(_ text: String, now: Date, _ validator: inout Validator) -> Date? {
         guard let date = SchedulingTime.parseInstant(text) else {
             validator.check(false, "starts_at", "must be an ISO 8601 timestamp with a zone, e.g. 2026-05-01T19:30:00Z.")
             return nil
         }
         validator.check(date > now, "starts_at", "must be in the future.")
+        // No cinema sells seats years ahead; a start in year 99999 is a typing error.
+        validator.check(date < now.addingTimeInterval(Self.furthestStart), "starts_at", "must be within two years from now.")
         return date
     }
 
