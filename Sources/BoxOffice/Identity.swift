@@ -20,3 +20,9 @@ public struct Identity: Sendable, Equatable {
 
     public var isAdmin: Bool { role == .admin }
 }
+
+extension UUID {
+    /// The one spelling the API uses for ids, in URLs, bodies, tokens and reports: lower case
+    /// (`uuidString` is upper case).
+    public var canonical: String { uuidString.lowercased() }
+}

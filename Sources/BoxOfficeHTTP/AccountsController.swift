@@ -177,12 +177,12 @@ private struct UserQuery {
         }
         if let text = parameters.get("limit") {
             let value = Int(text)
-            validator.check(value.map { (1...200).contains($0) } ?? false, "limit", "must be a whole number from 1 to 200")
+            validator.check(value.map { SchedulingQuery.limits.contains($0) } ?? false, "limit", "must be a whole number from 1 to 200")
             limit = value ?? limit
         }
         if let text = parameters.get("offset") {
             let value = Int(text)
-            validator.check(value.map { (0...1_000_000).contains($0) } ?? false, "offset", "must be a whole number from 0 to 1000000")
+            validator.check(value.map { SchedulingQuery.offsets.contains($0) } ?? false, "offset", "must be a whole number from 0 to 1000000")
             offset = value ?? offset
         }
         try validator.validate()

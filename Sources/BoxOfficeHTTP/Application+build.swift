@@ -85,10 +85,7 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
         RequestIDMiddleware()
         MetricsMiddleware()
         LogRequestsMiddleware(.debug)
-        // Only what no route answers (a 404) is looked up as a file: the API pays nothing.
-        FileMiddleware(
-            settings.publicDirectory, cacheControl: .init([(MediaType(type: .any), [.noCache])]), searchForIndexHtml: true
-        ).withServeOnNotFoundResponse()
+        PublicFilesMiddleware(directory: settings.publicDirectory)
         ProblemMiddleware()
         methods
         AuthMiddleware(tokens: dependencies.tokens)

@@ -25,7 +25,7 @@ public struct BookingsController: Sendable {
             let result = try await checkout.checkout(
                 holdID: holdID, owner: identity.userID, idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!]
             )
-            return EditedResponse(status: .created, headers: [.location: "/bookings/\(result.bookingID.lowercased)"], response: CheckoutBody(result))
+            return EditedResponse(status: .created, headers: [.location: "/bookings/\(result.bookingID.canonical)"], response: CheckoutBody(result))
         }
 
         /// The payment provider's signed callback. A replayed event id is answered 200 and changes
@@ -56,7 +56,7 @@ public struct BookingsController: Sendable {
                     throw BoxOfficeError.notFound("Payment '\(paymentID)'")
                 }
                 let event = CheckoutService.PaymentEvent(
-                    eventID: "evt_" + UUID().uuidString.lowercased(), paymentID: paymentID,
+                    eventID: "evt_" + UUID().canonical, paymentID: paymentID,
                     status: input.outcome == "succeed" ? "succeeded" : "failed", amount: payment.amount, currency: payment.currency
                 )
                 let body = Array(try JSONEncoder().encode(event))
@@ -118,18 +118,18 @@ public struct BookingsController: Sendable {
         filter.limit = page.limit
         filter.offset = page.offset
         filter.showtimeID = SchedulingQuery.integer(request, "showtime_id", &validator)
-        if let text = request.uri.queryParameters["user_id"], !text.isEmpty {
+        if let text = request.uri.queryParameters["user_id"] {
             filter.userID = UUID(uuidString: String(text))
             validator.check(filter.userID != nil, "user_id", "must be a user id (UUID).")
         }
-        if let text = request.uri.queryParameters["status"], !text.isEmpty {
+        if let text = request.uri.queryParameters["status"] {
             filter.status = BookingStatus(rawValue: String(text))
             validator.check(
                 filter.status != nil, "status", "must be one of \(BookingStatus.allCases.map(\.rawValue).joined(separator: ", "))."
             )
         }
         for name in ["from", "to"] {
-            guard let text = request.uri.queryParameters[name[...]], !text.isEmpty else { continue }
+            guard let text = request.uri.queryParameters[name[...]] else { continue }
             let date = Self.parseDate(String(text))
             validator.check(date != nil, name, "must be a date (YYYY-MM-DD) or an ISO 8601 time.")
             if name == "from" { filter.from = date } else { filter.to = date }
@@ -139,13 +139,8 @@ public struct BookingsController: Sendable {
     }
 
     static func parseDate(_ text: String) -> Date? {
-        if let date = try? Date(text, strategy: .iso8601) { return date }
-        return try? Date(text + "T00:00:00Z", strategy: .iso8601)
+        SchedulingTime.parseInstant(text) ?? SchedulingTime.parseInstant(text + "T00:00:00Z")
     }
-}
-
-extension UUID {
-    var lowercased: String { uuidString.lowercased() }
 }
 
 struct CheckoutBody: ResponseEncodable {
@@ -164,7 +159,7 @@ struct CheckoutBody: ResponseEncodable {
     }
 
     init(_ checkout: Checkout) {
-        bookingID = checkout.bookingID.lowercased
+        bookingID = checkout.bookingID.canonical
         status = checkout.status
         amount = checkout.amountMinor
         currency = checkout.currency

@@ -130,7 +130,7 @@ public struct CatalogueController: Sendable {
     static func listQuery(_ parameter: (String) -> String?) throws(BoxOfficeError) -> MovieListQuery {
         var validator = Validator()
         func integer(_ name: String, default value: Int?, in range: ClosedRange<Int>) -> Int? {
-            guard let text = parameter(name), !text.isEmpty else { return value }
+            guard let text = parameter(name) else { return value }
             guard let number = Int(text), range.contains(number) else {
                 validator.check(false, name, range.upperBound == .max
                     ? "must be an integer of at least \(range.lowerBound)"
@@ -141,7 +141,7 @@ public struct CatalogueController: Sendable {
         }
         var query = MovieListQuery()
         query.limit = integer("limit", default: MovieListQuery.defaultLimit, in: 1...MovieListQuery.maximumLimit)!
-        query.offset = integer("offset", default: 0, in: 0...Int.max)!
+        query.offset = integer("offset", default: 0, in: SchedulingQuery.offsets)!
         query.genreID = integer("genre", default: nil, in: 1...Int.max)
         if let text = parameter("q")?.trimmingCharacters(in: CharacterSet.whitespaces), !text.isEmpty {
             validator.check(text.count <= 200, "q", "must be at most 200 characters")

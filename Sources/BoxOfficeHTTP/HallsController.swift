@@ -77,20 +77,24 @@ enum SchedulingQuery {
         return id
     }
 
+    /// Every list's page bounds, as the document states them.
+    static let limits = 1...200
+    static let offsets = 0...1_000_000
+
     /// `?limit=` (1–200, default 50) and `?offset=` (default 0).
     static func page(_ request: Request) throws(BoxOfficeError) -> (limit: Int, offset: Int) {
         var validator = Validator()
         let limit = integer(request, "limit", default: 50, &validator)
         let offset = integer(request, "offset", default: 0, &validator)
-        if let limit { validator.check((1...200).contains(limit), "limit", "must be 1 to 200.") }
-        if let offset { validator.check((0...1_000_000).contains(offset), "offset", "must be 0 to 1000000.") }
+        if let limit { validator.check(limits.contains(limit), "limit", "must be 1 to 200.") }
+        if let offset { validator.check(offsets.contains(offset), "offset", "must be 0 to 1000000.") }
         try validator.validate()
         return (limit!, offset!)
     }
 
     /// An optional integer query parameter; nil (with a recorded error) when it is not one.
     static func integer(_ request: Request, _ name: String, default value: Int? = nil, _ validator: inout Validator) -> Int? {
-        guard let text = request.uri.queryParameters[name[...]], !text.isEmpty else { return value }
+        guard let text = request.uri.queryParameters[name[...]] else { return value }
         guard let number = Int(text) else {
             validator.check(false, name, "must be an integer.")
             return nil

@@ -53,7 +53,7 @@ public struct HoldsController: Sendable {
             let identity = try context.requireUser()
             let showtimeID = try SchedulingQuery.id(context, "Showtime")
             let body = try await request.collectBody(context: context)
-            let input = try HoldInput.scanned(body) ?? JSONDecoder().decode(HoldInput.self, from: Data(body.readableBytesView))
+            let input = try HoldInput.scanned(body) ?? JSONBody.decode(HoldInput.self, from: body)
             let hold = try await holds.hold(showtimeID: showtimeID, by: identity.userID, try input.request())
             broadcaster.forgetVersion(showtimeID: showtimeID)
             return EditedResponse(status: .created, headers: [.location: "/holds/\(hold.id)"], response: HoldBody(hold))
@@ -84,6 +84,12 @@ public struct HoldsController: Sendable {
             let showtimeID = try SchedulingQuery.id(context, "Showtime")
             let viewer = context.identity?.userID
             _ = try await holds.layouts.layout(for: showtimeID)  // 404 before the stream starts
+            // `Last-Event-ID` is whatever the browser last saw: one that is not a version only
+            // means a fresh snapshot. `?since=` is typed: it must be one.
+            var validator = Validator()
+            let sinceParameter = SchedulingQuery.integer(request, "since", &validator)
+            try validator.validate()
+            let since = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int($0) } ?? sinceParameter
             // Without the showtime's Redis subscription a stream would miss deltas and never say so.
             guard await broadcaster.follow(showtimeID: showtimeID) else {
                 throw BoxOfficeError(
@@ -91,8 +97,6 @@ public struct HoldsController: Sendable {
                     message: "The live stream is unavailable for a moment; poll the seat map meanwhile and reconnect shortly."
                 )
             }
-            let since = (request.headers[HTTPField.Name("Last-Event-ID")!] ?? request.uri.queryParameters["since"].map(String.init))
-                .flatMap { Int($0) }
             let holds = self.holds
             let broadcaster = self.broadcaster
             let renderer = self.renderer

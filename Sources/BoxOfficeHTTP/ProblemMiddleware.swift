@@ -140,10 +140,13 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     private static func describeType(_ type: Any.Type) -> String {
         switch type {
         case is String.Type: "a string"
-        case is Int.Type, is Int64.Type, is Int32.Type: "an integer"
+        case is Int.Type, is Int64.Type: "an integer (a whole number from -2^63 to 2^63-1)"
+        case is Int32.Type: "an integer (a whole number from -2^31 to 2^31-1)"
         case is Double.Type: "a number"
         case is Bool.Type: "true or false"
-        default: "\(type)"
+        default:
+            // Collections and objects by their JSON names, not Swift's (`Dictionary<String, Any>`).
+            if "\(type)".hasPrefix("Array<") { "an array" } else { "an object" }
         }
     }
 }

@@ -137,7 +137,7 @@ public struct ReportsController: Sendable {
 
     /// `?format=json|csv` wins; otherwise CSV when `Accept` asks for `text/csv`.
     static func format(_ request: Request, _ parameters: inout ReportParameters) -> Format {
-        if let format = request.uri.queryParameters["format"], !format.isEmpty {
+        if let format = request.uri.queryParameters["format"] {
             switch format {
             case "csv": return .csv
             case "json": return .json

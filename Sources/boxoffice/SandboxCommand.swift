@@ -44,7 +44,7 @@ struct SandboxCommand: AsyncParsableCommand {
         func run() async throws {
             let secret = secret ?? ProcessInfo.processInfo.environment["BOXOFFICE_PAYMENT_SECRET"] ?? BoxOfficeSettings().paymentSecret
             let event = CheckoutService.PaymentEvent(
-                eventID: "evt_" + UUID().uuidString.lowercased(), paymentID: payment,
+                eventID: "evt_" + UUID().canonical, paymentID: payment,
                 status: outcome == .succeed ? "succeeded" : "failed", amount: amount, currency: currency
             )
             let body = try JSONEncoder().encode(event)

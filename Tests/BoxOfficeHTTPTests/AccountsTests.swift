@@ -93,6 +93,24 @@ import Testing
         }
     }
 
+    @Test func aPasswordPastBcryptsSeventyTwoBytesCountsInFullAndOneOverTheLimitIs422() async throws {
+        try await TestApp.run { app in
+            // 100 characters, 200 bytes: bcrypt alone would read only the first 72 bytes.
+            let long = String(repeating: "é", count: 99) + "1"
+            let email = freshEmail()
+            _ = try await signUp(app, email: email, password: long)
+            #expect(try await logIn(app, email: email, password: long).status == .ok)
+            let sameStart = String(repeating: "é", count: 99) + "2"
+            #expect(try await logIn(app, email: email, password: sameStart).status == .unauthorized)
+
+            let tooLong = try await app.request(.post, "/auth/signup", json: """
+                {"email": "\(freshEmail())", "password": "\(String(repeating: "a", count: 257))", "name": "Ada"}
+                """)
+            #expect(tooLong.status == .unprocessableContent)
+            #expect(tooLong.problemFields == ["password"])
+        }
+    }
+
     @Test func anImplausibleEmailAndAnEmptyNameAreBothNamed() async throws {
         try await TestApp.run { app in
             let response = try await app.request(.post, "/auth/signup", json: """

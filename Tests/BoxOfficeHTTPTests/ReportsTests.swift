@@ -427,7 +427,7 @@ struct ReportFixture {
             let admin = try await app.makeUser(role: .admin)
             let body = try await app.request(.get, "/admin/reports/reservations", as: admin).json()
             let items = body["items"] as? [[String: Any]] ?? []
-            #expect(items.map { $0["id"] as? String } == ["b1", "b2", "b3", "b4", "b5", "b6"].map { f.bookings[$0]!.uuidString })
+            #expect(items.map { $0["id"] as? String } == ["b1", "b2", "b3", "b4", "b5", "b6"].map { f.bookings[$0]!.canonical })
             let b3 = items[2]
             #expect(b3["status"] as? String == "confirmed")
             #expect(b3["amount_minor"] as? Int == 3000)
@@ -452,7 +452,7 @@ struct ReportFixture {
             func ids(_ query: String) async throws -> [String] {
                 let body = try await app.request(.get, "/admin/reports/reservations?\(query)", as: admin).json()
                 let items = body["items"] as? [[String: Any]] ?? []
-                return items.compactMap { item in f.bookings.first { $0.value.uuidString == item["id"] as? String }?.key }
+                return items.compactMap { item in f.bookings.first { $0.value.canonical == item["id"] as? String }?.key }
             }
             #expect(try await ids("showtime_id=\(f.s1)") == ["b1", "b2", "b3", "b4"])
             #expect(try await ids("movie_id=\(f.beta)") == ["b5"])
@@ -473,7 +473,7 @@ struct ReportFixture {
             let cursor = try #require(first["next_cursor"] as? String)
             let second = try await app.request(.get, "/admin/reports/reservations?limit=4&cursor=\(cursor)", as: admin).json()
             #expect((second["items"] as? [[String: Any]])?.map { $0["id"] as? String }
-                == [f.bookings["b5"]!, f.bookings["b6"]!].map { $0.uuidString })
+                == [f.bookings["b5"]!, f.bookings["b6"]!].map { $0.canonical })
             #expect(second["next_cursor"] is NSNull)
 
             let csv = try await app.request(.get, "/admin/reports/reservations?status=confirmed", as: admin, headers: [.accept: "text/csv"])

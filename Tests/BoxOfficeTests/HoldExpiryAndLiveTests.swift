@@ -96,7 +96,7 @@ import Testing
         let redis = RedisClient(configuration: configuration, logger: Logger(label: "test"))
         for _ in 0..<100 where (try? await redis.ping()) == nil { try await Task.sleep(for: .milliseconds(50)) }
         let broadcaster = AvailabilityBroadcaster(redis: redis, logger: Logger(label: "test"))
-        let ended = try await withThrowingTaskGroup(of: Bool?.self) { group in
+        let ended = await withThrowingTaskGroup(of: Bool?.self) { group in
             group.addTask { try await broadcaster.run(); return nil }
             let ended = await broadcaster.withDeltas(showtimeID: 7) { deltas in
                 // The node goes away (a child of this process may not hear SIGTERM: over the wire).

@@ -111,6 +111,23 @@ install_packages() {  # [PACKAGE...]
         die_with_log "apt-get install ${missing[*]} failed" "$aptlog"
 }
 
+# A Python that can import MODULE, printed: this one if it can or pip may install PACKAGE
+# (default: MODULE) into it, else (Debian's externally managed Python) a virtual environment
+# under the git-ignored .data/python-venv with PACKAGE installed.
+python_with() {  # MODULE [PACKAGE]
+    local module=$1 package=${2:-$1} venv=$BOXOFFICE_ROOT/.data/python-venv
+    command -v python3 >/dev/null || install_packages python3
+    if python3 -c "import $module" 2>/dev/null; then echo python3; return; fi
+    if [[ -x $venv/bin/python ]] && "$venv/bin/python" -c "import $module" 2>/dev/null; then echo "$venv/bin/python"; return; fi
+    log "installing $package from PyPI"
+    if python3 -m pip install -q "$package" >&2 2>/dev/null && python3 -c "import $module" 2>/dev/null; then echo python3; return; fi
+    if [[ ! -x $venv/bin/python ]]; then
+        python3 -m venv "$venv" >&2 2>/dev/null || { install_packages python3-venv && rm -rf "$venv" && python3 -m venv "$venv" >&2; }
+    fi
+    "$venv/bin/python" -m pip install -q "$package" >&2 || die "pip install $package failed"
+    echo "$venv/bin/python"
+}
+
 # ---------------------------------------------------------------------------------------
 # Redis
 

@@ -20,12 +20,22 @@ public struct Account: Sendable, Equatable, Codable {
         case id, email, name, role
         case createdAt = "created_at"
     }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id.canonical, forKey: .id)
+        try container.encode(email, forKey: .email)
+        try container.encode(name, forKey: .name)
+        try container.encode(role, forKey: .role)
+        try container.encode(createdAt, forKey: .createdAt)
+    }
 }
 
 /// The rules for what people type when they sign up or sign in.
 public enum AccountRules {
-    /// bcrypt reads at most 72 bytes; longer passwords would be silently truncated.
-    public static let maximumPasswordBytes = 72
+    /// In Unicode scalars, as JSON Schema's `maxLength` counts. Past bcrypt's 72 bytes a
+    /// password is pre-hashed (`PasswordHasher`), so the bound only keeps requests small.
+    public static let maximumPasswordLength = 256
     public static let maximumNameLength = 200
     public static let maximumEmailLength = 254
 
@@ -57,7 +67,7 @@ public enum AccountRules {
 
     public static func checkPassword(_ password: String, minimumLength: Int, into validator: inout Validator) {
         validator.check(password.count >= minimumLength, "password", "must be at least \(minimumLength) characters long")
-        validator.check(password.utf8.count <= maximumPasswordBytes, "password", "must be at most \(maximumPasswordBytes) bytes long")
+        validator.check(password.unicodeScalars.count <= maximumPasswordLength, "password", "must be at most \(maximumPasswordLength) characters long")
         // bcrypt reads a C string: everything after a NUL would be ignored.
         validator.check(!password.unicodeScalars.contains("\0"), "password", "must not contain NUL characters")
     }

@@ -48,8 +48,8 @@ public struct AccountService: Sendable {
     public func logIn(email: String, password: String, clientAddress: String?) async throws -> Session {
         let email = AccountRules.normalizedEmail(email)
         try await throttle.checkAllowed(email: email, clientAddress: clientAddress)
-        // bcrypt ignores what follows a NUL or the 72nd byte; such a password never matches.
-        let usable = !password.unicodeScalars.contains("\0") && password.utf8.count <= AccountRules.maximumPasswordBytes
+        // bcrypt ignores what follows a NUL; such a password never matches.
+        let usable = !password.unicodeScalars.contains("\0") && password.unicodeScalars.count <= AccountRules.maximumPasswordLength
         // PostgreSQL text cannot hold NUL, so no stored email has one.
         let lookup = email.unicodeScalars.contains("\0") ? nil : try await accounts.credentials(email: email)
         guard let (account, hash) = lookup else {

@@ -40,8 +40,8 @@ public struct Booking: Sendable, Equatable, Encodable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         // Ids in lower case, as every URL and response of the API spells them.
-        try container.encode(id.uuidString.lowercased(), forKey: .id)
-        try container.encode(userID.uuidString.lowercased(), forKey: .userID)
+        try container.encode(id.canonical, forKey: .id)
+        try container.encode(userID.canonical, forKey: .userID)
         try container.encode(status, forKey: .status)
         try container.encode(amount, forKey: .amount)
         try container.encode(currency, forKey: .currency)
@@ -346,7 +346,7 @@ public struct BookingService: Sendable {
             throw BoxOfficeError(
                 .conflict, code: "ticket_already_used",
                 message: "This ticket was already used at \(at.formatted(.iso8601)).",
-                details: ["checked_in_at": .string(at.formatted(.iso8601)), "booking_id": .string(booking.id.uuidString.lowercased())]
+                details: ["checked_in_at": .string(at.formatted(.iso8601)), "booking_id": .string(booking.id.canonical)]
             )
         }
         if booking.status != .confirmed {

@@ -48,10 +48,12 @@ public struct GenreStore: Sendable {
     }
 
     static func validName(_ name: String?) throws(BoxOfficeError) -> String {
-        let name = name?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        // Lengths in Unicode scalars as sent, as the document's maxLength counts them.
+        let sent = name ?? ""
+        let name = sent.trimmingCharacters(in: .whitespacesAndNewlines)
         var validator = Validator()
         validator.check(!name.isEmpty, "name", "is required")
-        validator.check(name.count <= 100, "name", "must be at most 100 characters")
+        validator.check(sent.unicodeScalars.count <= 100, "name", "must be at most 100 characters")
         validator.check(!name.unicodeScalars.contains("\0"), "name", "must not contain NUL characters")
         try validator.validate()
         return name

@@ -78,10 +78,10 @@ public struct MovieInput: Sendable, Equatable, Decodable {
         validator.check(self.title != nil, "title", "is required")
         if self.title != nil {
             validator.check(!title.isEmpty, "title", "must not be empty")
-            validator.check(title.count <= 300, "title", "must be at most 300 characters")
+            validator.check(self.title!.unicodeScalars.count <= 300, "title", "must be at most 300 characters")
         }
         validator.check(!title.unicodeScalars.contains("\0"), "title", "must not contain NUL characters")
-        validator.check(description.count <= 10_000, "description", "must be at most 10000 characters")
+        validator.check((self.description ?? "").unicodeScalars.count <= 10_000, "description", "must be at most 10000 characters")
         validator.check(!description.unicodeScalars.contains("\0"), "description", "must not contain NUL characters")
         if let durationMinutes {
             validator.check((1...1000).contains(durationMinutes), "duration_minutes", "must be between 1 and 1000")
@@ -89,7 +89,7 @@ public struct MovieInput: Sendable, Equatable, Decodable {
             validator.check(false, "duration_minutes", "is required")
         }
         if let ageRating {
-            validator.check(!ageRating.isEmpty && ageRating.count <= 20, "age_rating", "must be 1 to 20 characters, or null")
+            validator.check(!ageRating.isEmpty && self.ageRating!.unicodeScalars.count <= 20, "age_rating", "must be 1 to 20 characters, or null")
             validator.check(!ageRating.unicodeScalars.contains("\0"), "age_rating", "must not contain NUL characters")
         }
         if let releaseYear {

@@ -39,7 +39,7 @@ public struct SandboxPaymentProvider: PaymentProvider {
     public func openPayment(bookingID: UUID, amountMinor: Int, currency: String) async throws -> OpenedPayment {
         // Derived from the booking: the same booking gets the same payment, as a real
         // provider's idempotency key would give.
-        let id = "sbx_" + bookingID.uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let id = "sbx_" + bookingID.canonical.replacingOccurrences(of: "-", with: "")
         return OpenedPayment(providerPaymentID: id, payURL: "\(baseURL)/sandbox/payments/\(id)")
     }
 

@@ -104,7 +104,7 @@ extension ReservationRow {
 
     public var csvLine: String {
         ReportCSV.line([
-            .text(id.uuidString), .date(createdAt), .text(status), .text(user.id.uuidString),
+            .text(id.canonical), .date(createdAt), .text(status), .text(user.id.canonical),
             .text(user.email), .text(user.name), .int(showtime.id), .date(showtime.startsAt), .int(showtime.movie.id),
             .text(showtime.movie.name), .int(showtime.hall.id), .text(showtime.hall.name),
             .text(seats.map(\.label).joined(separator: " ")), .int(seats.count), .int(amountMinor), .int(refundedMinor),

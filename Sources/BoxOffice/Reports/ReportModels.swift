@@ -265,6 +265,15 @@ public struct ReservationRow: Sendable, Equatable, Encodable {
         public var id: UUID
         public var email: String
         public var name: String
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id.canonical, forKey: .id)
+            try container.encode(email, forKey: .email)
+            try container.encode(name, forKey: .name)
+        }
+
+        enum CodingKeys: String, CodingKey { case id, email, name }
     }
 
     public struct ShowtimeRef: Sendable, Equatable, Encodable {
@@ -329,7 +338,7 @@ public struct ReservationRow: Sendable, Equatable, Encodable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
+        try container.encode(id.canonical, forKey: .id)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(status, forKey: .status)
         try container.encode(amountMinor, forKey: .amountMinor)

@@ -12,7 +12,8 @@ public struct ReportParameters {
 
     public init(timeZone: TimeZone, _ value: @escaping (String) -> String?) {
         self.timeZone = timeZone
-        self.value = { name in value(name).flatMap { $0.isEmpty ? nil : $0 } }
+        // `?from=` is a bad value, not an absent one: the document types every parameter.
+        self.value = value
     }
 
     /// Throws the collected field errors, if any.
@@ -27,6 +28,7 @@ public struct ReportParameters {
         let fromText = value("from")
         let toText = value("to")
         if !required, fromText == nil, toText == nil { return nil }
+        // (An empty value is not a day or an instant: it is refused below.)
         let from = instant("from", fromText, dayEnd: false)
         let to = instant("to", toText, dayEnd: true)
         guard let from, let to else { return nil }

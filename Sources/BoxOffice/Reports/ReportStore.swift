@@ -302,7 +302,7 @@ public struct ReportStore: Sendable {
             )
             items.append(item)
             if index == limit - 1, rows.count > limit {
-                next = ReportCursor(microseconds: try row.decode(Int64.self, column: "cursor_us"), id: item.id.uuidString.lowercased())
+                next = ReportCursor(microseconds: try row.decode(Int64.self, column: "cursor_us"), id: item.id.canonical)
             }
         }
         return ReportPage(items: items, nextCursor: next)

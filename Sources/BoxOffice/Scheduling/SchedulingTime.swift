@@ -5,6 +5,8 @@ public import Foundation
 public enum SchedulingTime {
     /// An ISO 8601 instant with an explicit offset or `Z`, seconds optionally fractional.
     public static func parseInstant(_ text: String) -> Date? {
+        // RFC 3339 allows a lower-case `t` and `z`; the formatter does not.
+        let text = text.uppercased()
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         if let date = formatter.date(from: text) { return date }

@@ -33,7 +33,7 @@ public struct AccessTokens: Sendable {
         // NumericDate claims in whole seconds: strict JWT libraries reject fractions.
         let now = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let payload = Payload(
-            sub: SubjectClaim(value: identity.userID.uuidString),
+            sub: SubjectClaim(value: identity.userID.canonical),
             exp: ExpirationClaim(value: now.addingTimeInterval(lifetime)),
             iat: IssuedAtClaim(value: now),
             nbf: nil,
