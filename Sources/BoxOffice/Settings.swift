@@ -54,6 +54,11 @@ public struct BoxOfficeSettings: Sendable {
     /// How long `/ready` waits for Redis and PostgreSQL before it counts one as down: a load
     /// balancer's health check needs its answer while a service stalls.
     public var readinessTimeout: Duration = .milliseconds(500)
+    /// Payment callbacks go to PostgreSQL in batches (group commit): while one batch is being
+    /// written, those that arrive wait and go together in the next. Off: one transaction each.
+    public var groupCommit = true
+    /// The most callbacks in one batch.
+    public var groupCommitMaxBatch = 64
     /// Fault injection for tests and fault runs: runs after a payment's sale committed in
     /// PostgreSQL and before Redis is told (e.g. to stop the process there).
     public var afterSaleCommit: (@Sendable () async -> Void)?

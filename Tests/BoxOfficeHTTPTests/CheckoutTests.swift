@@ -212,6 +212,47 @@ import Testing
         }
     }
 
+    /// Two pending bookings on each of 40 seats (the first's hold lapsed, someone else held and
+    /// checked out the seat), then every booking's callback and a replay of each, all at once:
+    /// with group commit hundreds of overlapping batches, in which two items may want one seat.
+    /// Each seat ends sold to exactly one booking, the other refunded, every replay a duplicate.
+    @Test(arguments: [true, false]) func concurrentCallbacksForBookingsThatShareSeatsSellEachSeatOnce(groupCommit: Bool) async throws {
+        try await TestApp.run(configure: { $0.groupCommit = groupCommit; $0.groupCommitMaxBatch = 16 }) { app in
+            let showtime = try await app.makeShowtime(rows: 5, seatsPerRow: 8)
+            var purchases: [Purchase] = []
+            for seat in showtime.allSeats {
+                for _ in 0..<2 {
+                    let purchase = try await Self.checkOut(app, showtime, [seat], as: try await app.makeUser())
+                    // Lapsed, as the expiry worker releases an expired hold: the seat is free again.
+                    await app.dependencies.holds.releaseAny(showtimeID: showtime.id, holdID: purchase.holdID)
+                    purchases.append(purchase)
+                }
+            }
+            let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+                for (index, purchase) in purchases.enumerated() {
+                    for _ in 0..<2 {
+                        group.addTask {
+                            let response = try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount, eventID: "evt_\(index)")
+                            #expect(response.status == .ok)
+                            return try response.json()["outcome"] as? String ?? "?"
+                        }
+                    }
+                }
+                return try await group.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+            }
+            let seats = showtime.allSeats.count
+            #expect(outcomes == ["confirmed": seats, "seats_lost": seats, "duplicate": 2 * seats])
+            let sold = try await app.dependencies.postgres.query("""
+                SELECT count(*) AS n FROM showtime_seats WHERE showtime_id = \(showtime.id) AND status = 'sold'
+                """).first!.decode(Int.self, column: "n")
+            #expect(sold == seats)
+            let refunds = try await app.dependencies.postgres.query("SELECT count(*) AS n FROM refunds").first!.decode(Int.self, column: "n")
+            #expect(refunds == seats)
+            #expect(try await Self.seatStatuses(app, showtime).values.allSatisfy { $0 == "sold" })
+            try await Self.expectInvariants(app)
+        }
+    }
+
     @Test func forgedAndStaleCallbacksAre401AndChangeNothing() async throws {
         try await TestApp.run { app in
             let showtime = try await app.makeShowtime()

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PostgresClient
 import RedisClient
 
@@ -36,7 +37,8 @@ extension CheckoutService {
     /// transaction as its effect, so a replay (even many at once) changes nothing.
     ///
     /// Four statements whatever the outcome (`PaymentLedger`): record the event and read what
-    /// it is about; lock the payment, booking and seats; write the settlement; commit.
+    /// it is about; lock the payment, booking and seats; write the settlement; commit. With
+    /// group commit (the default) those four serve a whole batch of callbacks.
     /// Redis is read between the first two, before any existing row is locked (only this new
     /// event's row is, which a concurrent replay of it waits for), so a Redis stall never
     /// holds seat rows locked.
@@ -54,14 +56,25 @@ extension CheckoutService {
             throw BoxOfficeError.validation(field: "status", "must be succeeded or failed.")
         }
         let reported = Settlement.Event(status: eventStatus, amount: event.amount, currency: event.currency)
+        let (outcome, effects) = if let committer {
+            try await committer.submit(CallbackRequest(event: event, reported: reported))
+        } else {
+            try await settle(event, reported)
+        }
+        if effects.sale != nil, let afterSaleCommit { await afterSaleCommit() }
+        await perform(effects)
+        logger.info("payment callback", metadata: ["event": "\(event.eventID)", "outcome": "\(outcome.rawValue)"])
+        return outcome
+    }
+
+    /// One callback in a transaction of its own (group commit off).
+    func settle(_ event: PaymentEvent, _ reported: Settlement.Event) async throws -> (CallbackOutcome, Effects) {
         var selling: Int?  // the showtime whose seats this transaction sells, once decided
-        let outcome: CallbackOutcome
-        let effects: Effects
         do {
             // Generic plans: every statement here names its rows by key, but the settlement's
             // branches gated by `$n IS NULL` kept PostgreSQL planning it (and the seat lock)
             // afresh at every callback.
-            (outcome, effects) = try await postgres.withTransaction(planning: .generic) { tx -> (CallbackOutcome, Effects) in
+            return try await postgres.withTransaction(planning: .generic) { tx -> (CallbackOutcome, Effects) in
                 let subject: PaymentLedger.Subject
                 switch try await ledger.record(event, in: tx) {
                 case .replay: return (.duplicate, Effects())
@@ -70,7 +83,7 @@ extension CheckoutService {
                     return (.unknownPayment, Effects())
                 case .new(let found): subject = found
                 }
-                let heldByOthers = try await seatsHeldByOthers(subject, event: eventStatus)
+                let heldByOthers = try await seatsHeldByOthers(subject, event: reported.status)
                 let state = try await ledger.lock(subject, seatsHeldByOthers: heldByOthers, in: tx)
                 let settlement = Settlement.decide(reported, state)
                 if !settlement.seatsToSell.isEmpty { selling = subject.showtimeID }
@@ -84,10 +97,99 @@ extension CheckoutService {
             if let selling { await holds.forgetSold(showtimeID: selling) }
             throw error
         }
-        if effects.sale != nil, let afterSaleCommit { await afterSaleCommit() }
-        await perform(effects)
-        logger.info("payment callback", metadata: ["event": "\(event.eventID)", "outcome": "\(outcome.rawValue)"])
-        return outcome
+    }
+
+    /// How many callbacks each batch wrote (1 when the server is quiet).
+    static let batchSizes = Recorder(label: "boxoffice_payment_callback_batch_size")
+
+    /// A callback waiting for its batch.
+    struct CallbackRequest: Sendable {
+        var event: PaymentEvent
+        var reported: Settlement.Event
+    }
+
+    /// A batch of callbacks in one transaction of four statements (`PaymentLedger+Batch`),
+    /// each item with the outcome it would have had alone after the items before it. A
+    /// deadlock or serialisation failure rolls the whole batch back and it is tried again (up
+    /// to three times); any other failure is every item's answer, as it would have been each
+    /// one's alone (nothing was recorded, so the provider's retry is processed afresh).
+    func settle(batch requests: [CallbackRequest]) async -> [Result<(CallbackOutcome, Effects), any Error>] {
+        Self.batchSizes.record(requests.count)
+        logger.debug("payment callbacks in one batch", metadata: ["size": "\(requests.count)"])
+        var attempt = 0
+        while true {
+            attempt += 1
+            var selling: Set<Int> = []
+            do {
+                let settled = try await postgres.withTransaction(planning: .generic) { tx in
+                    try await settle(batch: requests, selling: &selling, in: tx)
+                }
+                return settled.map { .success($0) }
+            } catch let error as PostgresError where [.deadlockDetected, .serializationFailure].contains(error.code) && attempt < 3 {
+                logger.info("a batch of payment callbacks is tried again", metadata: ["error": "\(error)", "size": "\(requests.count)"])
+            } catch let error as PostgresError where error.code == .connectionLost {
+                for showtime in selling { await holds.forgetSold(showtimeID: showtime) }
+                return requests.map { _ in .failure(error) }
+            } catch {
+                return requests.map { _ in .failure(error) }
+            }
+        }
+    }
+
+    private func settle(
+        batch requests: [CallbackRequest], selling: inout Set<Int>, in tx: PostgresConnection
+    ) async throws -> [(CallbackOutcome, Effects)] {
+        let recorded = try await ledger.record(batch: requests.map(\.event), in: tx)
+        var subjects: [(index: Int, subject: PaymentLedger.Subject)] = []
+        for (index, answer) in recorded.enumerated() {
+            if case .new(let subject) = answer { subjects.append((index, subject)) }
+        }
+        // Redis' view of every subject's seats, all at once, before any existing row is locked.
+        let held = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+            for (position, item) in subjects.enumerated() {
+                let status = requests[item.index].reported.status
+                group.addTask { (position, try await seatsHeldByOthers(item.subject, event: status)) }
+            }
+            var held = Array(repeating: false, count: subjects.count)
+            for try await (position, answer) in group { held[position] = answer }
+            return held
+        }
+        let states = subjects.isEmpty ? [] : try await ledger.lock(batch: subjects.map(\.subject), heldByOthers: held, in: tx)
+        // Decided in batch order: a seat an earlier item sells is sold for the later ones.
+        var settlements: [Int: Settlement] = [:]
+        var claimed: Set<String> = []
+        for ((index, subject), var state) in zip(subjects, states) {
+            state.seats = state.seats.map { seat in
+                claimed.contains("\(subject.showtimeID):\(seat.id)") ? Settlement.Seat(id: seat.id, isSold: true, isUnchanged: false) : seat
+            }
+            let settlement = Settlement.decide(requests[index].reported, state)
+            for seat in settlement.seatsToSell { claimed.insert("\(subject.showtimeID):\(seat)") }
+            if !settlement.seatsToSell.isEmpty { selling.insert(subject.showtimeID) }
+            settlements[index] = settlement
+        }
+        let subjectAt = Dictionary(uniqueKeysWithValues: subjects.map { ($0.index, $0.subject) })
+        var writes: [PaymentLedger.BatchWrite] = []
+        var writeIndices: [Int] = []
+        for (index, answer) in recorded.enumerated() {
+            switch answer {
+            case .replay: continue
+            case .unknownPayment: writes.append(.init(event: requests[index].event))
+            case .new(let subject): writes.append(.init(event: requests[index].event, subject: subject, settlement: settlements[index]))
+            }
+            writeIndices.append(index)
+        }
+        let written = writes.isEmpty ? [] : try await ledger.write(batch: writes, in: tx)
+        var results: [(CallbackOutcome, Effects)] = recorded.map { _ in (.duplicate, Effects()) }
+        for (position, index) in writeIndices.enumerated() {
+            guard let subject = subjectAt[index], let settlement = settlements[index] else {
+                results[index] = (.unknownPayment, Effects())
+                continue
+            }
+            results[index] = (
+                settlement.outcome, Effects(settlement, subject, event: requests[index].event, written: written[position])
+            )
+        }
+        return results
     }
 
     static func decodeEvent(_ body: [UInt8]) throws(BoxOfficeError) -> PaymentEvent {

@@ -27,6 +27,8 @@ public struct CheckoutService: Sendable {
     public let refunds: RefundService
     /// A fault-injection point for tests: runs after a sale committed, before Redis is told.
     let afterSaleCommit: (@Sendable () async -> Void)?
+    /// Batches payment callbacks (group commit); nil when `settings.groupCommit` is off.
+    private(set) var committer: GroupCommitter<CallbackRequest, (CallbackOutcome, Effects)>?
 
     public init(
         postgres: PostgresPool, holds: HoldService, provider: any PaymentProvider, settings: BoxOfficeSettings, logger: Logger
@@ -40,6 +42,15 @@ public struct CheckoutService: Sendable {
         self.ledger = PaymentLedger(provider: provider.name)
         self.refunds = RefundService(postgres: postgres, provider: provider, logger: logger)
         self.afterSaleCommit = settings.afterSaleCommit
+        if settings.groupCommit {
+            let service = self
+            self.committer = GroupCommitter(
+                maximumBatch: settings.groupCommitMaxBatch,
+                // Two events of one payment (or one event twice) go in successive batches.
+                keys: { ["event:" + $0.event.eventID, "payment:" + $0.event.paymentID] },
+                write: { await service.settle(batch: $0) }
+            )
+        }
     }
 
     // MARK: - Checkout
