@@ -28,12 +28,15 @@ struct DirectSale {
     let userIDs: [UUID]
     let concurrency: Int
     let paymentSecret: String
+    /// `BoxOfficeSettings.groupCommit` of the services this sale runs.
+    let groupCommit: Bool
     let postgres: PostgresPool
     let redis: RedisClient
 
     func run(logger: Logger) async throws -> Result {
         var settings = BoxOfficeSettings()
         settings.paymentSecret = paymentSecret
+        settings.groupCommit = groupCommit
         settings.holdAttemptsPerSecond = 1_000
         let scripts = try HoldScripts(directory: ProcessInfo.processInfo.environment["BOXOFFICE_LUA_DIR"] ?? "lua")
         let holds = HoldService(redis: redis, postgres: postgres, scripts: scripts, settings: settings, logger: logger)

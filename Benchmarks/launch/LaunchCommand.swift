@@ -39,6 +39,11 @@ struct LaunchOptions: ParsableArguments, Sendable {
         help: "First sell as many showtimes again with no HTTP (the domain's services in this process): the run's ceiling."
     )
     var ceiling = true
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Sell the ceiling's showtimes a second time with group commit off (BOXOFFICE_GROUP_COMMIT=0), before the run with it on, to compare the two."
+    )
+    var compareGroupCommit = true
 }
 
 @main
@@ -81,7 +86,9 @@ struct LaunchCommand: AsyncParsableCommand {
         let shopper = Shopper(
             api: api, signer: PaymentSignature(secret: options.paymentSecret), measurements: measurements, board: SaleBoard(layouts: stage.layouts)
         )
-        let ceiling = try await sellWithoutHTTP(stage)
+        // Without group commit first: the run with it (the server's default) meets the larger tables.
+        let unbatchedCeiling = try await sellWithoutHTTP(stage.unbatchedCeilingShowtimes, userIDs: stage.userIDs, groupCommit: false)
+        let ceiling = try await sellWithoutHTTP(stage.ceilingShowtimes, userIDs: stage.userIDs, groupCommit: true)
         let watcher = Watcher(client: client, baseURL: options.url, measurements: measurements)
         let watching = Task {
             await withTaskGroup(of: Void.self) { group in
@@ -137,7 +144,8 @@ struct LaunchCommand: AsyncParsableCommand {
         )
         let report = LaunchReport(
             options: options, stage: stage, measurements: measurements, rush: (rushStart, rushEnd),
-            invariants: invariants, latePayments: late.count, ceiling: ceiling, cpuDuringRush: cpuDuringRush
+            invariants: invariants, latePayments: late.count, ceiling: ceiling,
+            unbatchedCeiling: unbatchedCeiling, cpuDuringRush: cpuDuringRush
         )
         print(report.markdown)
         if let output = options.output {
@@ -150,8 +158,8 @@ struct LaunchCommand: AsyncParsableCommand {
     }
 
     /// The in-process ceiling, with pools as large as the server's (the same settings).
-    private func sellWithoutHTTP(_ stage: Stage) async throws -> DirectSale.Result? {
-        guard options.ceiling, !stage.ceilingShowtimes.isEmpty else { return nil }
+    private func sellWithoutHTTP(_ showtimes: [Stage.Showtime], userIDs: [UUID], groupCommit: Bool) async throws -> DirectSale.Result? {
+        guard options.ceiling, !showtimes.isEmpty else { return nil }
         var logger = Logger(label: "launch.ceiling")
         logger.logLevel = .warning
         let environment = ProcessInfo.processInfo.environment
@@ -161,10 +169,10 @@ struct LaunchCommand: AsyncParsableCommand {
         redisConfiguration.poolSize = environment["BOXOFFICE_REDIS_POOL_SIZE"].flatMap { Int($0) } ?? 4
         let postgres = PostgresPool(configuration: postgresConfiguration, logger: logger)
         let redis = RedisClient(configuration: redisConfiguration, logger: logger)
-        progress("the ceiling: selling \(stage.ceilingShowtimes.count) showtimes with no HTTP…")
+        progress("the ceiling: selling \(showtimes.count) showtimes with no HTTP, group commit \(groupCommit ? "on" : "off")…")
         let sale = DirectSale(
-            showtimes: stage.ceilingShowtimes, userIDs: stage.userIDs, concurrency: options.concurrency,
-            paymentSecret: options.paymentSecret, postgres: postgres, redis: redis
+            showtimes: showtimes, userIDs: userIDs, concurrency: options.concurrency,
+            paymentSecret: options.paymentSecret, groupCommit: groupCommit, postgres: postgres, redis: redis
         )
         do {
             let result = try await sale.run(logger: logger)

@@ -37,6 +37,8 @@ struct LaunchReport {
         var invariants: InvariantReport
         /// The same kind of sale with no HTTP, in this process: the run's ceiling.
         var ceiling: DirectSale.Result?
+        /// The same again with group commit off (`--compare-group-commit`).
+        var ceilingWithoutGroupCommit: DirectSale.Result?
         /// What each injected fault did (`--fault`).
         var faults: [FaultWindow]
         /// CPU seconds each process name (every process on the machine) spent during the rush.
@@ -47,7 +49,8 @@ struct LaunchReport {
 
     init(
         options: LaunchOptions, stage: Stage, measurements: Measurements, rush: (UInt64, UInt64),
-        invariants: InvariantReport, latePayments: Int, ceiling: DirectSale.Result?, cpuDuringRush: [String: Double] = [:]
+        invariants: InvariantReport, latePayments: Int, ceiling: DirectSale.Result?,
+        unbatchedCeiling: DirectSale.Result? = nil, cpuDuringRush: [String: Double] = [:]
     ) {
         let state = measurements.state.withLock { $0 }
         let rushSeconds = Double(rush.1 - rush.0) / 1e6
@@ -80,6 +83,7 @@ struct LaunchReport {
             liveDeltaDelayP50Milliseconds: delays.totalCount > 0 ? ms(delays.valueAtPercentile(50)) : nil,
             liveDeltaDelayP99Milliseconds: delays.totalCount > 0 ? ms(delays.valueAtPercentile(99)) : nil,
             counters: state.counters, latencies: latencies, invariants: invariants, ceiling: ceiling,
+            ceilingWithoutGroupCommit: unbatchedCeiling,
             faults: FaultWindow.windows(faults: state.faults, errors: state.errors, confirmedAt: state.confirmedAt, end: rush.1),
             cpuSecondsDuringRush: cpuDuringRush
         )
@@ -121,8 +125,17 @@ struct LaunchReport {
             func steps(_ values: [String: Double]) -> String {
                 ["hold", "checkout", "callback"].map { "\($0) \(values[$0].map { String(format: "%.2f", $0) } ?? "–")" }.joined(separator: ", ")
             }
+            func sale(_ ceiling: DirectSale.Result) -> String {
+                "\(ceiling.confirmed) confirmed in \(f(ceiling.seconds)) s (\(f(ceiling.confirmedPerSecond))/s); p50 ms \(steps(ceiling.p50Milliseconds)); p99 ms \(steps(ceiling.p99Milliseconds))\(ceiling.errors.isEmpty ? "" : "; errors \(ceiling.errors)")"
+            }
+            if let unbatched = s.ceilingWithoutGroupCommit {
+                lines += [
+                    "| ceiling without group commit (`BOXOFFICE_GROUP_COMMIT=0`, \(unbatched.showtimes) showtimes of its own, sold first) | \(sale(unbatched)) |",
+                    "| ceiling with group commit ÷ without | \(String(format: "%.2f", ceiling.confirmedPerSecond / unbatched.confirmedPerSecond))× |",
+                ]
+            }
             lines += [
-                "| ceiling: the same sale with no HTTP (\(ceiling.showtimes) showtimes of its own, best available, one payment each) | \(ceiling.confirmed) confirmed in \(f(ceiling.seconds)) s (\(f(ceiling.confirmedPerSecond))/s); p50 ms \(steps(ceiling.p50Milliseconds)); p99 ms \(steps(ceiling.p99Milliseconds))\(ceiling.errors.isEmpty ? "" : "; errors \(ceiling.errors)") |",
+                "| ceiling: the same sale with no HTTP (\(ceiling.showtimes) showtimes of its own, best available, one payment each; group commit on) | \(sale(ceiling)) |",
                 "| confirmed/s over HTTP ÷ the ceiling | \(String(format: "%.0f", 100 * s.confirmedPerSecond / ceiling.confirmedPerSecond))% |",
             ]
         }

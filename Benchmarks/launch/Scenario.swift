@@ -15,6 +15,8 @@ struct Stage: Sendable {
     var showtimes: [Showtime]
     /// The in-process ceiling's own showtimes (none without `--ceiling`).
     var ceilingShowtimes: [Showtime]
+    /// Sold a second time for the ceiling, with group commit off.
+    var unbatchedCeilingShowtimes: [Showtime]
     var userIDs: [UUID]
     var tokens: [String]
     /// Each showtime's seats, decoded once here: people's devices each decode their own map,
@@ -68,7 +70,8 @@ func buildStage(options: LaunchOptions, api: API, postgres: PostgresPool) async 
     }
     var showtimes: [Stage.Showtime] = []
     let formatter = ISO8601DateFormatter()
-    for index in 0..<options.showtimes * (options.ceiling ? 2 : 1) {
+    let ceilingRuns = options.ceiling ? (options.compareGroupCommit ? 2 : 1) : 0
+    for index in 0..<options.showtimes * (1 + ceilingRuns) {
         let start = Date().addingTimeInterval(2 * 86_400 + Double(index) * 4 * 3600)
         let showtime = try await api.call("setup", .POST, "/admin/showtimes", token: admin, json: """
             {"movie_id": \(movieID), "hall_id": \(hallID), "starts_at": "\(formatter.string(from: start))",
@@ -79,8 +82,9 @@ func buildStage(options: LaunchOptions, api: API, postgres: PostgresPool) async 
         }
         showtimes.append(.init(id: id, capacity: rows * perRow))
     }
-    let ceilingShowtimes = Array(showtimes[options.showtimes...])
-    showtimes.removeLast(ceilingShowtimes.count)
+    let ceilingShowtimes = Array(showtimes[options.showtimes..<min(showtimes.count, 2 * options.showtimes)])
+    let unbatchedCeilingShowtimes = Array(showtimes[min(showtimes.count, 2 * options.showtimes)...])
+    showtimes.removeLast(ceilingShowtimes.count + unbatchedCeilingShowtimes.count)
     var layouts: [Int: ShowtimeSeats] = [:]
     for showtime in showtimes {
         let map = try await api.call("setup", .GET, "/showtimes/\(showtime.id)/seats")
@@ -89,7 +93,7 @@ func buildStage(options: LaunchOptions, api: API, postgres: PostgresPool) async 
         }
         layouts[showtime.id] = layout
     }
-    return Stage(showtimes: showtimes, ceilingShowtimes: ceilingShowtimes, userIDs: userIDs, tokens: userTokens, layouts: layouts)
+    return Stage(showtimes: showtimes, ceilingShowtimes: ceilingShowtimes, unbatchedCeilingShowtimes: unbatchedCeilingShowtimes, userIDs: userIDs, tokens: userTokens, layouts: layouts)
 }
 
 func rowLabel(_ index: Int) -> String {

@@ -156,7 +156,8 @@ import Testing
     }
 
     @Test func aCancelRacingFiftyPaidCallbacksLeavesEveryPaymentRefundedAndNothingSold() async throws {
-        try await Self.withTwoInstances { app, staff in
+        // Small batches: with one batch of the other 49, the cancel would come after them all.
+        try await Self.withTwoInstances(configureFirst: { $0.groupCommitMaxBatch = 3 }) { app, staff in
             let showtime = try await app.makeShowtime(rows: 5, seatsPerRow: 10)
             var purchases: [CheckoutTests.Purchase] = []
             for seat in showtime.allSeats.prefix(50) {
@@ -197,11 +198,12 @@ import Testing
 
     /// Two instances of the application over one database and one Redis.
     static func withTwoInstances(
+        configureFirst: @escaping @Sendable (inout BoxOfficeSettings) -> Void = { _ in },
         configureSecond: @escaping @Sendable (inout BoxOfficeSettings) -> Void = { _ in },
         _ body: @Sendable (TestApp, TestApp) async throws -> Void
     ) async throws {
         try await TestServices.withDatabase { configuration in
-            try await TestServices.withDependencies(postgres: configuration) { first in
+            try await TestServices.withDependencies(postgres: configuration, configure: configureFirst) { first in
                 try await TestServices.withDependencies(postgres: configuration, configure: configureSecond) { second in
                     let one = buildApplication(first, settings: TestServices.serverSettings, logger: Logger(label: "test.a"))
                     let other = buildApplication(second, settings: TestServices.serverSettings, logger: Logger(label: "test.b"))
