@@ -22,6 +22,17 @@ struct DirectSale {
         var p50Milliseconds: [String: Double]
         var p99Milliseconds: [String: Double]
         var errors: [String: Int]
+        /// PostgreSQL's busiest statements during this sale (`pg_stat_statements`, when loaded).
+        var statements: [StatementCost]? = nil
+    }
+
+    /// One statement's share of PostgreSQL's time during a sale.
+    struct StatementCost: Codable {
+        var query: String
+        var calls: Int
+        var totalMilliseconds: Double
+        var meanMilliseconds: Double
+        var rows: Int
     }
 
     let showtimes: [Stage.Showtime]

@@ -44,6 +44,12 @@ struct LaunchOptions: ParsableArguments, Sendable {
         help: "Sell the ceiling's showtimes a second time with group commit off (BOXOFFICE_GROUP_COMMIT=0), before the run with it on, to compare the two."
     )
     var compareGroupCommit = true
+    @Option(name: .customLong("ceiling-showtimes"), help: "Showtimes each ceiling sale sells (default: --showtimes); more make a longer, steadier measurement.")
+    var ceilingShowtimes: Int?
+    @Flag(name: .customLong("only-ceiling"), help: "Measure the ceiling (with and without group commit) and stop: no sale over HTTP.")
+    var onlyCeiling = false
+
+    var ceilingShowtimeCount: Int { ceiling || onlyCeiling ? (ceilingShowtimes ?? showtimes) : 0 }
 }
 
 @main
@@ -89,6 +95,11 @@ struct LaunchCommand: AsyncParsableCommand {
         // Without group commit first: the run with it (the server's default) meets the larger tables.
         let unbatchedCeiling = try await sellWithoutHTTP(stage.unbatchedCeilingShowtimes, userIDs: stage.userIDs, groupCommit: false)
         let ceiling = try await sellWithoutHTTP(stage.ceilingShowtimes, userIDs: stage.userIDs, groupCommit: true)
+        if options.onlyCeiling {
+            let violations = try await BookingInvariants.violations(in: postgres)
+            print(LaunchReport.ceilingMarkdown(ceiling: ceiling, unbatched: unbatchedCeiling, violations: violations))
+            return violations.count
+        }
         let watcher = Watcher(client: client, baseURL: options.url, measurements: measurements)
         let watching = Task {
             await withTaskGroup(of: Void.self) { group in
@@ -159,7 +170,7 @@ struct LaunchCommand: AsyncParsableCommand {
 
     /// The in-process ceiling, with pools as large as the server's (the same settings).
     private func sellWithoutHTTP(_ showtimes: [Stage.Showtime], userIDs: [UUID], groupCommit: Bool) async throws -> DirectSale.Result? {
-        guard options.ceiling, !showtimes.isEmpty else { return nil }
+        guard !showtimes.isEmpty else { return nil }
         var logger = Logger(label: "launch.ceiling")
         logger.logLevel = .warning
         let environment = ProcessInfo.processInfo.environment
@@ -174,8 +185,23 @@ struct LaunchCommand: AsyncParsableCommand {
             showtimes: showtimes, userIDs: userIDs, concurrency: options.concurrency,
             paymentSecret: options.paymentSecret, groupCommit: groupCommit, postgres: postgres, redis: redis
         )
+        // Where PostgreSQL's time goes, when the bench PostgreSQL loads pg_stat_statements.
+        var statementStats = (try? await postgres.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")) != nil
+        if statementStats { statementStats = (try? await postgres.query("SELECT pg_stat_statements_reset()")) != nil }
         do {
-            let result = try await sale.run(logger: logger)
+            var result = try await sale.run(logger: logger)
+            if statementStats {
+                result.statements = try? await postgres.query("""
+                    SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query, calls, total_exec_time, mean_exec_time, rows
+                    FROM pg_stat_statements WHERE calls > 0 ORDER BY total_exec_time DESC LIMIT 8
+                    """).map { row in
+                    DirectSale.StatementCost(
+                        query: try row.decode(String.self, column: "query"), calls: try row.decode(Int.self, column: "calls"),
+                        totalMilliseconds: try row.decode(Double.self, column: "total_exec_time"),
+                        meanMilliseconds: try row.decode(Double.self, column: "mean_exec_time"), rows: try row.decode(Int.self, column: "rows")
+                    )
+                }
+            }
             await postgres.close()
             await redis.close()
             return result

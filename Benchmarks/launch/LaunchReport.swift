@@ -96,6 +96,53 @@ struct LaunchReport {
         return try encoder.encode(summary)
     }
 
+    /// The ceiling's rows of the table: the sale with no HTTP, with group commit and (first) without.
+    static func ceilingRows(ceiling: DirectSale.Result, unbatched: DirectSale.Result?) -> [String] {
+        func f(_ value: Double) -> String { String(format: "%.1f", value) }
+        func steps(_ values: [String: Double]) -> String {
+            ["hold", "checkout", "callback"].map { "\($0) \(values[$0].map { String(format: "%.2f", $0) } ?? "–")" }.joined(separator: ", ")
+        }
+        func sale(_ ceiling: DirectSale.Result) -> String {
+            "\(ceiling.confirmed) confirmed in \(f(ceiling.seconds)) s (\(f(ceiling.confirmedPerSecond))/s); p50 ms \(steps(ceiling.p50Milliseconds)); p99 ms \(steps(ceiling.p99Milliseconds))\(ceiling.errors.isEmpty ? "" : "; errors \(ceiling.errors)")"
+        }
+        var lines: [String] = []
+        if let unbatched {
+            lines += [
+                "| ceiling without group commit (`BOXOFFICE_GROUP_COMMIT=0`, \(unbatched.showtimes) showtimes of its own, sold first) | \(sale(unbatched)) |",
+                "| ceiling with group commit ÷ without | \(String(format: "%.2f", ceiling.confirmedPerSecond / unbatched.confirmedPerSecond))× |",
+            ]
+        }
+        lines.append("| ceiling: the same sale with no HTTP (\(ceiling.showtimes) showtimes of its own, best available, one payment each; group commit on) | \(sale(ceiling)) |")
+        return lines
+    }
+
+    /// Each ceiling's busiest PostgreSQL statements, as a table.
+    static func statementTables(ceiling: DirectSale.Result?, unbatched: DirectSale.Result?) -> [String] {
+        var lines: [String] = []
+        for (name, sale) in [("without group commit", unbatched), ("with group commit", ceiling)] {
+            guard let sale, let statements = sale.statements, !statements.isEmpty else { continue }
+            let total = statements.reduce(0) { $0 + $1.totalMilliseconds }
+            lines += [
+                "", "PostgreSQL's busiest statements, ceiling \(name) (pg_stat_statements; per confirmed booking):", "",
+                "| statement | calls | per booking | total ms | ms per booking | share of these |", "|---|---|---|---|---|---|",
+            ]
+            for statement in statements {
+                let perBooking = Double(statement.calls) / Double(max(1, sale.confirmed))
+                lines.append("| `\(statement.query.replacingOccurrences(of: "|", with: "\\|"))` | \(statement.calls) | \(String(format: "%.2f", perBooking)) | \(String(format: "%.0f", statement.totalMilliseconds)) | \(String(format: "%.3f", statement.totalMilliseconds / Double(max(1, sale.confirmed)))) | \(String(format: "%.0f", 100 * statement.totalMilliseconds / max(total, 1)))% |")
+            }
+        }
+        return lines
+    }
+
+    /// `--only-ceiling`'s whole report.
+    static func ceilingMarkdown(ceiling: DirectSale.Result?, unbatched: DirectSale.Result?, violations: [String]) -> String {
+        var lines = ["## The ceiling only: the sale with no HTTP", "", "| measure | value |", "|---|---|"]
+        if let ceiling { lines += ceilingRows(ceiling: ceiling, unbatched: unbatched) }
+        lines.append("| invariant violations | \(violations.isEmpty ? "0" : violations.joined(separator: "; ")) |")
+        lines += statementTables(ceiling: ceiling, unbatched: unbatched)
+        return lines.joined(separator: "\n")
+    }
+
     var markdown: String {
         let s = summary
         func f(_ value: Double) -> String { String(format: "%.1f", value) }
@@ -122,22 +169,8 @@ struct LaunchReport {
             lines.append("| CPU during the rush, by process (per confirmed booking) | \(parts.joined(separator: ", ")) |")
         }
         if let ceiling = s.ceiling {
-            func steps(_ values: [String: Double]) -> String {
-                ["hold", "checkout", "callback"].map { "\($0) \(values[$0].map { String(format: "%.2f", $0) } ?? "–")" }.joined(separator: ", ")
-            }
-            func sale(_ ceiling: DirectSale.Result) -> String {
-                "\(ceiling.confirmed) confirmed in \(f(ceiling.seconds)) s (\(f(ceiling.confirmedPerSecond))/s); p50 ms \(steps(ceiling.p50Milliseconds)); p99 ms \(steps(ceiling.p99Milliseconds))\(ceiling.errors.isEmpty ? "" : "; errors \(ceiling.errors)")"
-            }
-            if let unbatched = s.ceilingWithoutGroupCommit {
-                lines += [
-                    "| ceiling without group commit (`BOXOFFICE_GROUP_COMMIT=0`, \(unbatched.showtimes) showtimes of its own, sold first) | \(sale(unbatched)) |",
-                    "| ceiling with group commit ÷ without | \(String(format: "%.2f", ceiling.confirmedPerSecond / unbatched.confirmedPerSecond))× |",
-                ]
-            }
-            lines += [
-                "| ceiling: the same sale with no HTTP (\(ceiling.showtimes) showtimes of its own, best available, one payment each; group commit on) | \(sale(ceiling)) |",
-                "| confirmed/s over HTTP ÷ the ceiling | \(String(format: "%.0f", 100 * s.confirmedPerSecond / ceiling.confirmedPerSecond))% |",
-            ]
+            lines += Self.ceilingRows(ceiling: ceiling, unbatched: s.ceilingWithoutGroupCommit)
+            lines.append("| confirmed/s over HTTP ÷ the ceiling | \(String(format: "%.0f", 100 * s.confirmedPerSecond / ceiling.confirmedPerSecond))% |")
         }
         lines += [
             "",
@@ -162,6 +195,7 @@ struct LaunchReport {
                 lines.append("| `\(fault.command)` | \(f(fault.atSeconds)) s | \(errors.isEmpty ? "none" : errors) | \(span) | \(fault.longestGapWithoutBookingsMilliseconds.map { "\(Int($0)) ms" } ?? "–") |")
             }
         }
+        lines += Self.statementTables(ceiling: s.ceiling, unbatched: s.ceilingWithoutGroupCommit)
         lines.append("")
         lines.append("Counters: " + s.counters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         for violation in s.invariants.violations { lines.append("- VIOLATION: \(violation)") }

@@ -70,8 +70,8 @@ func buildStage(options: LaunchOptions, api: API, postgres: PostgresPool) async 
     }
     var showtimes: [Stage.Showtime] = []
     let formatter = ISO8601DateFormatter()
-    let ceilingRuns = options.ceiling ? (options.compareGroupCommit ? 2 : 1) : 0
-    for index in 0..<options.showtimes * (1 + ceilingRuns) {
+    let ceilingRuns = options.ceilingShowtimeCount > 0 ? (options.compareGroupCommit ? 2 : 1) : 0
+    for index in 0..<options.showtimes + options.ceilingShowtimeCount * ceilingRuns {
         let start = Date().addingTimeInterval(2 * 86_400 + Double(index) * 4 * 3600)
         let showtime = try await api.call("setup", .POST, "/admin/showtimes", token: admin, json: """
             {"movie_id": \(movieID), "hall_id": \(hallID), "starts_at": "\(formatter.string(from: start))",
@@ -82,8 +82,9 @@ func buildStage(options: LaunchOptions, api: API, postgres: PostgresPool) async 
         }
         showtimes.append(.init(id: id, capacity: rows * perRow))
     }
-    let ceilingShowtimes = Array(showtimes[options.showtimes..<min(showtimes.count, 2 * options.showtimes)])
-    let unbatchedCeilingShowtimes = Array(showtimes[min(showtimes.count, 2 * options.showtimes)...])
+    let ceilingEnd = min(showtimes.count, options.showtimes + options.ceilingShowtimeCount)
+    let ceilingShowtimes = Array(showtimes[options.showtimes..<ceilingEnd])
+    let unbatchedCeilingShowtimes = Array(showtimes[ceilingEnd...])
     showtimes.removeLast(ceilingShowtimes.count + unbatchedCeilingShowtimes.count)
     var layouts: [Int: ShowtimeSeats] = [:]
     for showtime in showtimes {

@@ -59,6 +59,8 @@ public struct BoxOfficeSettings: Sendable {
     public var groupCommit = true
     /// The most callbacks in one batch.
     public var groupCommitMaxBatch = 64
+    /// Batches written at once (each on its own connection).
+    public var groupCommitInFlight = 2
     /// Fault injection for tests and fault runs: runs after a payment's sale committed in
     /// PostgreSQL and before Redis is told (e.g. to stop the process there).
     public var afterSaleCommit: (@Sendable () async -> Void)?

@@ -110,6 +110,7 @@ struct ServeCommand: AsyncParsableCommand {
         case let other?: throw StartupError("BOXOFFICE_GROUP_COMMIT is '\(other)'; give 1 (batch payment callbacks, the default) or 0")
         }
         domainSettings.groupCommitMaxBatch = try positive(requiredSetting(nil, "BOXOFFICE_GROUP_COMMIT_MAX_BATCH"), name: "BOXOFFICE_GROUP_COMMIT_MAX_BATCH", default: 64, range: 1...1_000)
+        domainSettings.groupCommitInFlight = try positive(requiredSetting(nil, "BOXOFFICE_GROUP_COMMIT_IN_FLIGHT"), name: "BOXOFFICE_GROUP_COMMIT_IN_FLIGHT", default: 2, range: 1...64)
         domainSettings.loginThrottle = LoginThrottlePolicy(
             clientAccountLimit: try positive(requiredSetting(nil, "BOXOFFICE_LOGIN_CLIENT_ACCOUNT_LIMIT"), name: "BOXOFFICE_LOGIN_CLIENT_ACCOUNT_LIMIT", default: 5, range: 1...1_000),
             clientLimit: try positive(requiredSetting(nil, "BOXOFFICE_LOGIN_CLIENT_LIMIT"), name: "BOXOFFICE_LOGIN_CLIENT_LIMIT", default: 50, range: 1...100_000),

@@ -6,8 +6,9 @@ import Testing
     struct Case: Sendable, CustomTestStringConvertible {
         var name: String
         var maximumBatch: Int
-        /// Before the first batch finishes, in this order: an item arrives ("+e1/p1"), or the
-        /// batch in flight finishes ("done").
+        var maximumInFlight = 1
+        /// In this order: an item arrives ("+e1/p1"), or the oldest batch in flight finishes
+        /// ("done").
         var steps: [String]
         /// The batches started, in order.
         var batches: [[String]]
@@ -31,16 +32,26 @@ import Testing
              batches: [["e1/p1"], ["e2/p2"], ["e3/p2"]], waiting: []),
         Case(name: "finishing with nothing waiting leaves the queue idle for the next arrival", maximumBatch: 8,
              steps: ["+e1/p1", "done", "+e2/p2"], batches: [["e1/p1"], ["e2/p2"]], waiting: []),
+        Case(name: "with two in flight the second arrival starts its own batch at once", maximumBatch: 8, maximumInFlight: 2,
+             steps: ["+e1/p1", "+e2/p2", "+e3/p3", "+e4/p4", "done"], batches: [["e1/p1"], ["e2/p2"], ["e3/p3", "e4/p4"]], waiting: []),
+        Case(name: "an item whose payment is in a batch in flight waits for that batch", maximumBatch: 8, maximumInFlight: 2,
+             steps: ["+e1/p1", "+e2/p1", "+e3/p3", "done"], batches: [["e1/p1"], ["e3/p3"], ["e2/p1"]], waiting: []),
+        Case(name: "nothing starts while every waiting item's keys are in flight", maximumBatch: 8, maximumInFlight: 2,
+             steps: ["+e1/p1", "+e1/p1"], batches: [["e1/p1"]], waiting: ["e1/p1"]),
     ]
 
     @Test(arguments: cases) func batches(_ test: Case) {
-        var queue = GroupCommitQueue<String>(maximumBatch: test.maximumBatch) { item in
+        var queue = GroupCommitQueue<String>(maximumBatch: test.maximumBatch, maximumInFlight: test.maximumInFlight) { item in
             item.split(separator: "/").map { String($0) }
         }
         var started: [[String]] = []
+        var inFlight: [[String]] = []
         for step in test.steps {
-            let batch = step == "done" ? queue.finished() : queue.submit(String(step.dropFirst()))
-            if let batch { started.append(batch) }
+            let batch = step == "done" ? queue.finished(inFlight.removeFirst()) : queue.submit(String(step.dropFirst()))
+            if let batch {
+                started.append(batch)
+                inFlight.append(batch)
+            }
         }
         #expect(started == test.batches)
         #expect(queue.waiting == test.waiting)

@@ -45,7 +45,7 @@ public struct CheckoutService: Sendable {
         if settings.groupCommit {
             let service = self
             self.committer = GroupCommitter(
-                maximumBatch: settings.groupCommitMaxBatch,
+                maximumBatch: settings.groupCommitMaxBatch, maximumInFlight: settings.groupCommitInFlight,
                 // Two events of one payment (or one event twice) go in successive batches.
                 keys: { ["event:" + $0.event.eventID, "payment:" + $0.event.paymentID] },
                 write: { await service.settle(batch: $0) }

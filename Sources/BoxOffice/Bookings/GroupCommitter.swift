@@ -1,7 +1,7 @@
 import Synchronization
 
 /// Group commit: callers submit requests and get their own result, while the requests that
-/// arrive while a batch is being written go together in the next (`GroupCommitQueue`). No
+/// arrive while batches are being written go together in the next (`GroupCommitQueue`). No
 /// timer and no task of its own: a batch is written by the task of one of its requests (its
 /// leader), which hands the next batch to that batch's first request. An idle committer writes
 /// a lone request at once, as a batch of one.
@@ -28,8 +28,11 @@ final class GroupCommitter<Request: Sendable, Output: Sendable>: Sendable {
     /// Writes one batch; answers one outcome per request, in order.
     private let write: @Sendable ([Request]) async -> [Outcome]
 
-    init(maximumBatch: Int, keys: @escaping @Sendable (Request) -> [String], write: @escaping @Sendable ([Request]) async -> [Outcome]) {
-        self.state = Mutex(State(queue: GroupCommitQueue(maximumBatch: maximumBatch, keys: { keys($0.request) })))
+    init(
+        maximumBatch: Int, maximumInFlight: Int, keys: @escaping @Sendable (Request) -> [String],
+        write: @escaping @Sendable ([Request]) async -> [Outcome]
+    ) {
+        self.state = Mutex(State(queue: GroupCommitQueue(maximumBatch: maximumBatch, maximumInFlight: maximumInFlight, keys: { keys($0.request) })))
         self.write = write
     }
 
@@ -51,7 +54,7 @@ final class GroupCommitter<Request: Sendable, Output: Sendable>: Sendable {
             for (item, outcome) in zip(batch, outcomes) {
                 if item.id == batch[0].id { mine = outcome } else { item.turn.resume(returning: .done(outcome)) }
             }
-            if let next = state.withLock({ $0.queue.finished() }) { next[0].turn.resume(returning: .lead(next)) }
+            if let next = state.withLock({ $0.queue.finished(batch) }) { next[0].turn.resume(returning: .lead(next)) }
             return try mine!.get()
         }
     }
