@@ -110,6 +110,40 @@ import Testing
         }
     }
 
+    /// Thirty holds, each checked out five times at once (a double click, a retry): with group
+    /// commit many checkouts per statement, one hold never twice in one. Each hold gets one
+    /// booking, and every answer names it.
+    @Test(arguments: [true, false]) func concurrentCheckoutsOfManyHoldsGiveEachHoldOneBooking(groupCommit: Bool) async throws {
+        try await TestApp.run(configure: { $0.groupCommit = groupCommit; $0.groupCommitMaxBatch = 8 }) { app in
+            let showtime = try await app.makeShowtime(rows: 5, seatsPerRow: 6)
+            var holds: [(TestApp.User, String)] = []
+            for seat in showtime.allSeats {
+                let user = try await app.makeUser()
+                let hold = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: "{\"seat_ids\": [\(seat)]}")
+                holds.append((user, try #require(try hold.json()["id"] as? String)))
+            }
+            let answers = try await withThrowingTaskGroup(of: (String, String?).self) { group in
+                for (user, holdID) in holds {
+                    for attempt in 0..<5 {
+                        group.addTask {
+                            let key: HTTPFields = attempt % 2 == 0 ? [HTTPField.Name("Idempotency-Key")!: "k-\(holdID)"] : [:]
+                            let response = try await app.request(.post, "/holds/\(holdID)/checkout", as: user, headers: key)
+                            #expect(response.status == .created || response.status == .ok, "\(response.status)")
+                            return (holdID, try response.json()["booking_id"] as? String)
+                        }
+                    }
+                }
+                return try await group.reduce(into: [String: Set<String?>]()) { $0[$1.0, default: []].insert($1.1) }
+            }
+            #expect(answers.count == holds.count)
+            #expect(answers.values.allSatisfy { $0.count == 1 && $0.first! != nil })
+            let bookings = try await app.dependencies.postgres.query("SELECT count(*) AS n FROM bookings").first!.decode(Int.self, column: "n")
+            #expect(bookings == holds.count)
+            let payments = try await app.dependencies.postgres.query("SELECT count(*) AS n FROM payments").first!.decode(Int.self, column: "n")
+            #expect(payments == holds.count)
+        }
+    }
+
     @Test func checkingOutAnUnpaidHoldAgainAnswersItsBookingWhetherOrNotRedisRecordedIt() async throws {
         try await TestApp.run { app in
             let showtime = try await app.makeShowtime()

@@ -27,8 +27,10 @@ public struct CheckoutService: Sendable {
     public let refunds: RefundService
     /// A fault-injection point for tests: runs after a sale committed, before Redis is told.
     let afterSaleCommit: (@Sendable () async -> Void)?
-    /// Batches payment callbacks (group commit); nil when `settings.groupCommit` is off.
+    let statement: CheckoutStatement
+    /// Batch payment callbacks and checkouts (group commit); nil when `settings.groupCommit` is off.
     private(set) var committer: GroupCommitter<CallbackRequest, (CallbackOutcome, Effects)>?
+    private(set) var checkouts: GroupCommitter<CheckoutStatement.Input, CheckoutStatement.Verdict?>?
 
     public init(
         postgres: PostgresPool, holds: HoldService, provider: any PaymentProvider, settings: BoxOfficeSettings, logger: Logger
@@ -42,7 +44,21 @@ public struct CheckoutService: Sendable {
         self.ledger = PaymentLedger(provider: provider.name)
         self.refunds = RefundService(postgres: postgres, provider: provider, logger: logger)
         self.afterSaleCommit = settings.afterSaleCommit
+        self.statement = CheckoutStatement(provider: provider.name)
         if settings.groupCommit {
+            let statement = self.statement
+            self.checkouts = GroupCommitter(
+                maximumBatch: settings.groupCommitMaxBatch, maximumInFlight: settings.groupCommitInFlight,
+                // One hold (or one person's key) is never checked out twice in one batch.
+                keys: { ["hold:" + $0.holdID] + ($0.idempotencyKey.map { ["key:\($0)"] } ?? []) },
+                write: { inputs in
+                    do {
+                        return try await statement.write(batch: inputs, on: postgres).map { .success($0) }
+                    } catch {
+                        return inputs.map { _ in .failure(error) }
+                    }
+                }
+            )
             let service = self
             self.committer = GroupCommitter(
                 maximumBatch: settings.groupCommitMaxBatch, maximumInFlight: settings.groupCommitInFlight,
@@ -93,70 +109,37 @@ public struct CheckoutService: Sendable {
         try HoldService.checkOnSale(try await holds.layouts.layout(for: hold.showtimeID))
         let bookingID = Self.bookingID(forHold: holdID)
         let opened = try await provider.openPayment(bookingID: bookingID, amountMinor: hold.total, currency: hold.currency)
-        let seatIDs = hold.seats.map(\.id)
-        let row: PostgresRow
-        do {
-            // One statement, so one round trip and atomic without BEGIN/COMMIT: read each seat's
-            // version, and write the booking, its seats (with those versions) and the payment
-            // only when the showtime is still on sale at the start the holder saw, every seat
-            // has its row and none is sold. The showtime row is read FOR KEY SHARE: a cancel or
-            // a move holding it is waited for, and then its outcome is what this reads.
-            row = try await postgres.query("""
-                WITH showtime AS MATERIALIZED (
-                    SELECT status, starts_at <= now() AS started,
-                           coalesce(abs(extract(epoch FROM starts_at - \(hold.startsAt)::timestamptz)) > 0.5, false) AS moved
-                    FROM showtimes WHERE id = \(hold.showtimeID) FOR KEY SHARE
-                ), seats AS (
-                    SELECT seat_id, version, status FROM showtime_seats
-                    WHERE showtime_id = \(hold.showtimeID) AND seat_id = ANY(\(seatIDs))
-                ), sold AS (
-                    SELECT coalesce(array_agg(seat_id ORDER BY seat_id), '{}') AS seat_ids FROM seats WHERE status = 'sold'
-                ), booking AS (
-                    INSERT INTO bookings (id, user_id, showtime_id, hold_id, status, amount_minor, currency, idempotency_key)
-                    SELECT \(bookingID), \(owner), \(hold.showtimeID), \(holdID), 'pending', \(hold.total), \(hold.currency), \(idempotencyKey)
-                    FROM sold, showtime
-                    WHERE cardinality(sold.seat_ids) = 0 AND (SELECT count(*) FROM seats) = \(seatIDs.count)
-                      AND showtime.status = 'scheduled' AND NOT showtime.started AND NOT showtime.moved
-                    RETURNING id
-                ), booked_seats AS (
-                    INSERT INTO booking_seats (booking_id, showtime_id, seat_id, price_minor, expected_version)
-                    SELECT booking.id, \(hold.showtimeID), s.seat, s.price, seats.version
-                    FROM booking, unnest(\(seatIDs), \(hold.seats.map(\.price))) AS s(seat, price)
-                    JOIN seats ON seats.seat_id = s.seat
-                ), payment AS (
-                    INSERT INTO payments (booking_id, provider, provider_payment_id, amount_minor, currency, pay_url)
-                    SELECT booking.id, \(provider.name), \(opened.providerPaymentID), \(hold.total), \(hold.currency), \(opened.payURL)
-                    FROM booking
-                )
-                SELECT sold.seat_ids AS sold, (SELECT count(*) FROM booking) AS booked,
-                       showtime.status AS showtime_status, showtime.started, showtime.moved
-                FROM sold, showtime
-                """).first ?? { throw BoxOfficeError.notFound("The showtime") }()
-        } catch let error as PostgresError where error.code == .uniqueViolation {
+        let input = CheckoutStatement.Input(
+            bookingID: bookingID, owner: owner, showtimeID: hold.showtimeID, holdID: holdID, total: hold.total,
+            currency: hold.currency, idempotencyKey: idempotencyKey, startsAt: hold.startsAt, seatIDs: hold.seats.map(\.id),
+            prices: hold.seats.map(\.price), providerPaymentID: opened.providerPaymentID, payURL: opened.payURL
+        )
+        let written = if let checkouts { try await checkouts.submit(input) } else { try await statement.write(input, on: postgres) }
+        guard let verdict = written else { throw BoxOfficeError.notFound("The showtime") }
+        if verdict.lostToAnother {
             // A concurrent checkout of the same hold (or key) committed first: its booking is the answer.
             if let existing = try await existingCheckout(owner: owner, holdID: holdID, idempotencyKey: idempotencyKey) {
                 return existing
             }
-            throw error
+            throw BoxOfficeError(.conflict, code: "checkout_in_progress", message: "Another checkout of this hold is under way; try again.")
         }
-        if try row.decode(ShowtimeStatus.self, column: "showtime_status") == .cancelled { throw HoldService.showtimeCancelled }
-        if try row.decode(Bool.self, column: "started") { throw HoldService.showtimeStarted }
-        if try row.decode(Bool.self, column: "moved") {
+        if verdict.showtime == .cancelled { throw HoldService.showtimeCancelled }
+        if verdict.started { throw HoldService.showtimeStarted }
+        if verdict.moved {
             throw BoxOfficeError(
                 .conflict, code: "showtime_moved",
                 message: "This showtime moved to another time after these seats were held; hold seats again at the new time."
             )
         }
-        let sold = try row.decode([Int].self, column: "sold")
-        if !sold.isEmpty {
+        if !verdict.sold.isEmpty {
             // PostgreSQL knows these seats are sold: Redis must not offer them any longer.
-            await holds.repairSold(showtimeID: hold.showtimeID, seatIDs: sold)
+            await holds.repairSold(showtimeID: hold.showtimeID, seatIDs: verdict.sold)
             throw BoxOfficeError(
                 .conflict, code: "seats_sold", message: "Some of these seats were sold meanwhile; hold others.",
-                details: ["seat_ids": .ints(sold)]
+                details: ["seat_ids": .ints(verdict.sold)]
             )
         }
-        guard try row.decode(Int.self, column: "booked") == 1 else {
+        guard verdict.booked else {
             // A held seat with no row for this showtime: nothing was written.
             throw BoxOfficeError(.conflict, code: "seats_changed", message: "This showtime's seats changed; hold your seats again.")
         }
