@@ -24,6 +24,8 @@ struct DirectSale {
         var errors: [String: Int]
         /// PostgreSQL's busiest statements during this sale (`pg_stat_statements`, when loaded).
         var statements: [StatementCost]? = nil
+        /// CPU seconds each process name spent during this sale.
+        var cpuSeconds: [String: Double] = [:]
     }
 
     /// One statement's share of PostgreSQL's time during a sale.
@@ -48,6 +50,10 @@ struct DirectSale {
         var settings = BoxOfficeSettings()
         settings.paymentSecret = paymentSecret
         settings.groupCommit = groupCommit
+        // As the server reads them, to try other batch shapes.
+        let environment = ProcessInfo.processInfo.environment
+        if let value = environment["BOXOFFICE_GROUP_COMMIT_MAX_BATCH"].flatMap({ Int($0) }) { settings.groupCommitMaxBatch = value }
+        if let value = environment["BOXOFFICE_GROUP_COMMIT_IN_FLIGHT"].flatMap({ Int($0) }) { settings.groupCommitInFlight = value }
         settings.holdAttemptsPerSecond = 1_000
         let scripts = try HoldScripts(directory: ProcessInfo.processInfo.environment["BOXOFFICE_LUA_DIR"] ?? "lua")
         let holds = HoldService(redis: redis, postgres: postgres, scripts: scripts, settings: settings, logger: logger)

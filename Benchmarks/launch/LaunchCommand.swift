@@ -189,7 +189,9 @@ struct LaunchCommand: AsyncParsableCommand {
         var statementStats = (try? await postgres.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")) != nil
         if statementStats { statementStats = (try? await postgres.query("SELECT pg_stat_statements_reset()")) != nil }
         do {
+            let cpuBefore = ProcessCPU.sample()
             var result = try await sale.run(logger: logger)
+            result.cpuSeconds = ProcessCPU.sample().since(cpuBefore)
             if statementStats {
                 result.statements = try? await postgres.query("""
                     SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query, calls, total_exec_time, mean_exec_time, rows

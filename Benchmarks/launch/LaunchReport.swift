@@ -103,7 +103,10 @@ struct LaunchReport {
             ["hold", "checkout", "callback"].map { "\($0) \(values[$0].map { String(format: "%.2f", $0) } ?? "–")" }.joined(separator: ", ")
         }
         func sale(_ ceiling: DirectSale.Result) -> String {
-            "\(ceiling.confirmed) confirmed in \(f(ceiling.seconds)) s (\(f(ceiling.confirmedPerSecond))/s); p50 ms \(steps(ceiling.p50Milliseconds)); p99 ms \(steps(ceiling.p99Milliseconds))\(ceiling.errors.isEmpty ? "" : "; errors \(ceiling.errors)")"
+            let cpu = ceiling.cpuSeconds.filter { $0.value >= 0.05 }.sorted { $0.value > $1.value }.map { name, seconds in
+                "\(name) \(String(format: "%.2f", 1000 * seconds / Double(max(1, ceiling.confirmed)))) ms"
+            }
+            return "\(ceiling.confirmed) confirmed in \(f(ceiling.seconds)) s (\(f(ceiling.confirmedPerSecond))/s); p50 ms \(steps(ceiling.p50Milliseconds)); p99 ms \(steps(ceiling.p99Milliseconds))\(ceiling.errors.isEmpty ? "" : "; errors \(ceiling.errors)")\(cpu.isEmpty ? "" : "; CPU per booking: " + cpu.joined(separator: ", "))"
         }
         var lines: [String] = []
         if let unbatched {
