@@ -4,12 +4,14 @@ import Foundation
 /// from /proc: taken when the sale opens and when the rush ends, it says how much CPU each
 /// part (BoxOffice, Redis, PostgreSQL, the simulator itself) spent per confirmed booking.
 struct ProcessCPU: Sendable {
-    /// Seconds of CPU per command name (`comm`, e.g. "boxoffice", "redis-server", "postgres").
-    var seconds: [String: Double]
+    /// Seconds of CPU per process id, with its command name (`comm`, e.g. "boxoffice",
+    /// "redis-server", "postgres"). Per process, so that one that exits between two samples
+    /// (a PostgreSQL backend of a closed pool) does not take its earlier CPU off the sum.
+    var seconds: [Int: (name: String, seconds: Double)]
 
     static func sample() -> ProcessCPU {
         let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
-        var seconds: [String: Double] = [:]
+        var seconds: [Int: (name: String, seconds: Double)] = [:]
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         for pid in entries where pid.allSatisfy(\.isNumber) {
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -26,7 +28,7 @@ struct ProcessCPU: Sendable {
             if name.hasPrefix("redis-server") { name = "redis-server" }
             let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
             guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
-            seconds[name, default: 0] += (user + system) / ticksPerSecond
+            seconds[Int(pid)!] = (name, (user + system) / ticksPerSecond)
         }
         return ProcessCPU(seconds: seconds)
     }
@@ -34,10 +36,10 @@ struct ProcessCPU: Sendable {
     /// CPU spent between `earlier` and this sample, per name; only names that spent any.
     func since(_ earlier: ProcessCPU) -> [String: Double] {
         var spent: [String: Double] = [:]
-        for (name, total) in seconds {
-            let delta = total - (earlier.seconds[name] ?? 0)
-            if delta > 0.005 { spent[name] = (delta * 1000).rounded() / 1000 }
+        for (pid, now) in seconds {
+            let before = earlier.seconds[pid].flatMap { $0.name == now.name ? $0.seconds : nil } ?? 0
+            spent[now.name, default: 0] += max(0, now.seconds - before)
         }
-        return spent
+        return spent.filter { $0.value > 0.005 }.mapValues { ($0 * 1000).rounded() / 1000 }
     }
 }
