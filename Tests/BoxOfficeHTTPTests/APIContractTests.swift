@@ -103,6 +103,21 @@ import Testing
         }
     }
 
+    @Test func aMalformedHoldIs422EvenOnACancelledShowtimeAndAWellFormedOne410() async throws {
+        try await TestApp.run { app in
+            let showtime = try await app.makeShowtime()
+            let admin = try await app.makeUser(role: .admin)
+            #expect(try await app.request(.post, "/admin/showtimes/\(showtime.id)/cancel", as: admin).status == .ok)
+            let user = try await app.makeUser()
+            for body in [#"{"count": 0}"#, #"{"seat_ids": []}"#, #"{"seat_ids": [0]}"#] {
+                let response = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: body)
+                #expect(response.status == .unprocessableContent, "\(body)")
+            }
+            let wellFormed = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: #"{"count": 1}"#)
+            #expect(wellFormed.status == .gone)
+        }
+    }
+
     @Test func offsetsPastTheDocumentedMaximumAre422OnEveryList() async throws {
         try await TestApp.run { app in
             let admin = try await app.makeUser(role: .admin)

@@ -81,9 +81,17 @@ public struct HoldService: Sendable {
     /// Holds the requested seats (or the best block) for `owner`, all or nothing. Attempts are
     /// rate-limited per person and showtime (counted by the hold script itself).
     public func hold(showtimeID: Int, by owner: UUID, _ request: HoldRequest) async throws -> SeatHold {
+        let limit = settings.maxSeatsPerUser
+        // A malformed request is refused as such whatever the showtime's state (422 before 410).
+        switch request {
+        case .seats(let seatIDs):
+            if seatIDs.isEmpty { throw BoxOfficeError.validation(field: "seat_ids", "must name at least one seat.") }
+            if seatIDs.contains(where: { $0 < 1 }) { throw BoxOfficeError.validation(field: "seat_ids", "must be seat ids (1 or more).") }
+        case .bestAvailable(let count, _):
+            if !(1...limit).contains(count) { throw BoxOfficeError.validation(field: "count", "must be 1 to \(limit).") }
+        }
         let layout = try await layouts.layout(for: showtimeID)
         try Self.checkOnSale(layout)
-        let limit = settings.maxSeatsPerUser
         switch request {
         case .seats(let seatIDs):
             try Self.validate(seatIDs: seatIDs, in: layout, limit: limit)
