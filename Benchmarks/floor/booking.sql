@@ -4,7 +4,7 @@
 SELECT nextval('floor_bookings') AS k \gset
 BEGIN;
 INSERT INTO bookings (id, user_id, showtime_id, hold_id, status, amount_minor, currency, ticket_code, confirmed_at)
-VALUES (md5('b' || :k)::uuid, :'user_id', :showtime_id, 'floor-' || :k, 'confirmed', 2400, 'EUR', 'floor-' || :k, now());
+VALUES (md5('b' || :k)::uuid, :user_id::uuid, :showtime_id, 'floor-' || :k, 'confirmed', 2400, 'EUR', 'floor-' || :k, now());
 INSERT INTO booking_seats (booking_id, showtime_id, seat_id, price_minor, expected_version, active)
 VALUES (md5('b' || :k)::uuid, :showtime_id, :first_seat + 2 * (:k - 1), 1200, 0, true),
        (md5('b' || :k)::uuid, :showtime_id, :first_seat + 2 * (:k - 1) + 1, 1200, 0, true);

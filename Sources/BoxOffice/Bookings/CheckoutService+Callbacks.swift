@@ -116,6 +116,14 @@ extension CheckoutService {
     func settle(batch requests: [CallbackRequest]) async -> [Result<(CallbackOutcome, Effects), any Error>] {
         Self.batchSizes.record(requests.count)
         logger.debug("payment callbacks in one batch", metadata: ["size": "\(requests.count)"])
+        if requests.count == 1 {
+            // A batch of one is the single callback's transaction: cheaper than the arrays.
+            do {
+                return [.success(try await settle(requests[0].event, requests[0].reported))]
+            } catch {
+                return [.failure(error)]
+            }
+        }
         var attempt = 0
         while true {
             attempt += 1
