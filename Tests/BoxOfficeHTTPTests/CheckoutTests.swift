@@ -518,6 +518,48 @@ import Testing
         }
     }
 
+    /// A batch whose session dies before its commit fails as a whole, each of its callbacks
+    /// answering 503 as one alone would, with nothing recorded; the other batches stand. The
+    /// provider's retries of the same events then confirm every booking once.
+    @Test func aBatchWhoseSessionDiesAnswersEachOfItsCallbacks503AndTheRetriesConfirmEveryBooking() async throws {
+        try await TestApp.run(configure: { $0.groupCommitMaxBatch = 8 }) { app in
+            let showtime = try await app.makeShowtime(rows: 4, seatsPerRow: 6)
+            var purchases: [Purchase] = []
+            for seat in showtime.allSeats { purchases.append(try await Self.checkOut(app, showtime, [seat], as: try await app.makeUser())) }
+            try await app.dependencies.postgres.query(PostgresQuery(unsafeSQL: """
+                CREATE SEQUENCE die_once;
+                CREATE FUNCTION die_once() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                  IF nextval('die_once') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+                  RETURN NEW;
+                END $$;
+                CREATE TRIGGER die_once BEFORE UPDATE OF active ON booking_seats FOR EACH ROW EXECUTE FUNCTION die_once();
+                """))
+            func payAll() async throws -> [String: Int] {
+                try await withThrowingTaskGroup(of: String.self) { group in
+                    for (index, purchase) in purchases.enumerated() {
+                        group.addTask {
+                            let response = try await Self.callback(app, payment: purchase.paymentID, amount: purchase.amount, eventID: "evt_\(index)")
+                            return response.status == .ok ? try response.json()["outcome"] as? String ?? "?" : "\(response.status.code)"
+                        }
+                    }
+                    return try await group.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+                }
+            }
+            let first = try await payAll()
+            let died = first["503"] ?? 0
+            #expect(died >= 1 && (first["confirmed"] ?? 0) + died == purchases.count, "\(first)")
+            let events = try await app.dependencies.postgres.query("SELECT count(*) AS n FROM payment_events").first!.decode(Int.self, column: "n")
+            #expect(events == purchases.count - died, "a failed batch records none of its events")
+            let retry = try await payAll()
+            #expect(retry == ["confirmed": died, "duplicate": purchases.count - died].filter { $0.value > 0 })
+            let confirmed = try await app.dependencies.postgres.query("SELECT count(*) AS n FROM bookings WHERE status = 'confirmed'")
+                .first!.decode(Int.self, column: "n")
+            #expect(confirmed == purchases.count)
+            try await Self.expectInvariants(app)
+        }
+    }
+
     @Test func theSandboxRoutePaysWithAProperlySignedCallback() async throws {
         try await TestApp.run(configure: { $0.sandboxRoutesEnabled = true }) { app in
             let showtime = try await app.makeShowtime()

@@ -98,22 +98,7 @@ extension PaymentLedger {
             throw PostgresError(code: .server, message: "a batch's payments were not all found to lock", sqlState: "XX000")
         }
         return try zip(rows, zip(subjects, heldByOthers)).map { row, item in
-            let (subject, held) = item
-            let ids = try row.decode([Int].self, column: "seat_ids")
-            let sold = try row.decode([Bool].self, column: "sold")
-            let unchanged = try row.decode([Bool].self, column: "unchanged")
-            return Settlement.State(
-                payment: try row.decode(PaymentStatus.self, column: "payment_status"),
-                amount: try row.decode(Int.self, column: "amount_minor"),
-                currency: try row.decode(String.self, column: "currency"),
-                booking: try row.decode(BookingStatus.self, column: "booking_status"),
-                showtime: try row.decode(RefundReason?.self, column: "cancel_reason") == .showtimeCancelled
-                    ? .cancelled : try row.decode(ShowtimeStatus.self, column: "showtime_status"),
-                showtimeStarted: try row.decode(Bool.self, column: "started"),
-                bookedSeatIDs: subject.seatIDs,
-                seats: ids.indices.map { Settlement.Seat(id: ids[$0], isSold: sold[$0], isUnchanged: unchanged[$0]) },
-                seatsHeldByOthers: held
-            )
+            try Self.state(row, item.0, seatsHeldByOthers: item.1)
         }
     }
 

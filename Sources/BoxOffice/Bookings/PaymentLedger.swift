@@ -105,6 +105,11 @@ struct PaymentLedger: Sendable {
                    coalesce((SELECT array_agg(unchanged ORDER BY seat_id) FROM seats), '{}') AS unchanged
             FROM showtime, locked
             """).first!
+        return try Self.state(row, subject, seatsHeldByOthers: seatsHeldByOthers)
+    }
+
+    /// A locked payment as `lock` reads it (one row; the batch's reads one per subject).
+    static func state(_ row: PostgresRow, _ subject: Subject, seatsHeldByOthers: Bool) throws -> Settlement.State {
         let ids = try row.decode([Int].self, column: "seat_ids")
         let sold = try row.decode([Bool].self, column: "sold")
         let unchanged = try row.decode([Bool].self, column: "unchanged")

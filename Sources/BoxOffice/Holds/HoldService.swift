@@ -87,6 +87,7 @@ public struct HoldService: Sendable {
         case .seats(let seatIDs):
             if seatIDs.isEmpty { throw BoxOfficeError.validation(field: "seat_ids", "must name at least one seat.") }
             if seatIDs.contains(where: { $0 < 1 }) { throw BoxOfficeError.validation(field: "seat_ids", "must be seat ids (1 or more).") }
+            if seatIDs.count > 100 { throw BoxOfficeError.validation(field: "seat_ids", "must name at most 100 seats.") }
         case .bestAvailable(let count, _):
             if !(1...limit).contains(count) { throw BoxOfficeError.validation(field: "count", "must be 1 to \(limit).") }
         }
