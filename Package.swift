@@ -41,6 +41,12 @@ let package = Package(
             path: "Sources/CLibpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // QR codes of e-tickets.
+        .systemLibrary(
+            name: "CQRencode",
+            path: "Sources/CQRencode",
+            providers: [.apt(["libqrencode-dev"])]
+        ),
 
         // Thin clients over the C libraries.
         .target(
@@ -76,6 +82,7 @@ let package = Package(
             dependencies: [
                 "RedisClient",
                 "PostgresClient",
+                "CQRencode",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "NIOPosix", package: "swift-nio"),

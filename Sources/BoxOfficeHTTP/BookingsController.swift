@@ -75,6 +75,16 @@ public struct BookingsController: Sendable {
             let identity = try context.requireUser()
             return BookingBody(try await bookings.booking(try Self.bookingID(context), for: identity))
         }
+        /// The e-ticket's QR code (the ticket code), as SVG or PNG: the owner's or an admin's;
+        /// 404 for anyone else, 409 `no_ticket` until the booking is confirmed.
+        router.get("/bookings/:id/ticket.svg") { _, context in
+            let qr = try await Self.ticketQR(try Self.bookingID(context), for: try context.requireUser(), bookings: bookings)
+            return Self.image(ByteBuffer(string: qr.svg()), type: "image/svg+xml")
+        }
+        router.get("/bookings/:id/ticket.png") { _, context in
+            let qr = try await Self.ticketQR(try Self.bookingID(context), for: try context.requireUser(), bookings: bookings)
+            return Self.image(ByteBuffer(bytes: qr.png()), type: "image/png")
+        }
         /// Cancels a booking (owner until the cut-off, admin until the start): seats freed, refund recorded.
         router.post("/bookings/:id/cancel") { _, context in
             let identity = try context.requireUser()
@@ -102,6 +112,23 @@ public struct BookingsController: Sendable {
         } catch is NIOTooManyBytesError {
             throw Problem(.contentTooLarge, code: "body_too_large", message: "A callback body may be at most 64 KiB.")
         }
+    }
+
+    static func ticketQR(_ id: UUID, for identity: Identity, bookings: BookingService) async throws -> TicketQR {
+        let booking = try await bookings.booking(id, for: identity)
+        guard booking.status == .confirmed, let code = booking.ticketCode, let qr = TicketQR(code) else {
+            throw BoxOfficeError(.conflict, code: "no_ticket", message: "This booking has no ticket: only a confirmed booking has one.")
+        }
+        return qr
+    }
+
+    /// A ticket image: private (it admits whoever shows it), never cached by shared caches.
+    static func image(_ body: ByteBuffer, type: String) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: type, .cacheControl: "private, no-store"],
+            body: ResponseBody(byteBuffer: body)
+        )
     }
 
     static func bookingID(_ context: AppRequestContext) throws(BoxOfficeError) -> UUID {

@@ -136,6 +136,16 @@ export async function api(method, path, options = {}) {
   return { status: response.status, data, headers: response.headers };
 }
 
+/** An image the API draws for the signed-in person (a ticket's QR code), as an object URL. */
+export async function imageURL(path) {
+  let response = await send('GET', path, { headers: { Accept: 'image/svg+xml, image/png, application/problem+json' } });
+  if (response.status === 401 && session && await refreshSession()) {
+    response = await send('GET', path, { headers: { Accept: 'image/svg+xml, image/png, application/problem+json' } });
+  }
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  return URL.createObjectURL(await response.blob());
+}
+
 export const get = (path, options) => api('GET', path, options).then((r) => r.data);
 export const post = (path, body, options = {}) => api('POST', path, { ...options, body }).then((r) => r.data);
 export const del = (path, options) => api('DELETE', path, options).then((r) => r.data);

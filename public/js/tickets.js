@@ -1,7 +1,7 @@
 // After the seats: paying (the sandbox provider), the ticket with its code, and "my bookings"
 // with cancellation.
 
-import { currentUser, get, post } from './api.js';
+import { currentUser, get, imageURL, post } from './api.js';
 import { currentHold, forgetHold, onHold, secondsLeft } from './hold.js';
 import { openSignIn } from './account.js';
 import { h, mount, money, day, time, clock, plural, seatName, notify, announce, showAlert, errorText, confirmAction } from './ui.js';
@@ -158,36 +158,20 @@ function ticket(booking) {
       confirmed
         ? [h('p', { class: 'ticket__code-label' }, 'Ticket code'),
           h('p', { class: 'ticket__code', id: 'ticket-code' }, booking.ticket_code),
-          barcode(booking.ticket_code),
-          h('p', { class: 'small' }, 'Show this code at the door.')]
+          qrCode(booking),
+          h('p', { class: 'small' }, 'Show this code at the door: it can be scanned from your screen.')]
         : h('p', { class: 'ticket__status', id: 'ticket-status' }, STATUS_TEXT[booking.status] || booking.status)));
 }
 
 const fact = (term, value) => h('div', {}, h('dt', {}, term), h('dd', {}, value));
 
-/** Decoration only (the code itself is the ticket): bars drawn from the code's characters. */
-function barcode(code) {
-  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  svg.setAttribute('class', 'ticket__barcode');
-  svg.setAttribute('aria-hidden', 'true');
-  let x = 0;
-  const bars = [];
-  for (const char of code) {
-    const n = char.charCodeAt(0);
-    for (let bit = 0; bit < 6; bit++) {
-      const width = (n >> bit) & 1 ? 2 : 1;
-      if (bit % 2 === 0) bars.push([x, width]);
-      x += width + 1;
-    }
-  }
-  svg.setAttribute('viewBox', `0 0 ${x} 20`);
-  svg.setAttribute('preserveAspectRatio', 'none');
-  for (const [bx, width] of bars) {
-    const rect = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
-    rect.setAttribute('x', bx); rect.setAttribute('width', width); rect.setAttribute('y', 0); rect.setAttribute('height', 20);
-    svg.append(rect);
-  }
-  return svg;
+/** The ticket's QR code, drawn by the server (a scanner at the door reads it). */
+function qrCode(booking) {
+  const img = h('img', { class: 'ticket__qr', id: 'ticket-qr', alt: `QR code of ticket ${booking.ticket_code}`, width: '176', height: '176' });
+  imageURL(`/bookings/${encodeURIComponent(booking.id)}/ticket.svg`)
+    .then((url) => { img.src = url; img.addEventListener('load', () => URL.revokeObjectURL(url), { once: true }); })
+    .catch(() => { img.alt = 'The QR code could not be loaded; the ticket code above works at the door too.'; });
+  return img;
 }
 
 // --- My bookings ---

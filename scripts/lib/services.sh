@@ -13,7 +13,7 @@
 # symlink to it. No permissions outside the repo are changed.
 
 BOXOFFICE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-BOXOFFICE_PACKAGES=(redis-server redis-tools postgresql postgresql-contrib libhiredis-dev libpq-dev)
+BOXOFFICE_PACKAGES=(redis-server redis-tools postgresql postgresql-contrib libhiredis-dev libpq-dev libqrencode-dev zbar-tools)
 BOXOFFICE_SERVICE_TIMEOUT=${BOXOFFICE_SERVICE_TIMEOUT:-30}  # seconds to wait for a service
 
 # Ports of each environment; the test ones differ so a running dev server is not disturbed.

@@ -17,6 +17,7 @@ $BOXOFFICE_E2E_ARTIFACTS/browser/.
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 import traceback
@@ -305,6 +306,14 @@ def main():
         assert re.fullmatch(r"[A-Za-z0-9_-]{6,}", code), code
         alice.screenshot("ticket-page")
         alice.screenshot("ticket", "#ticket")
+        # The QR code on the screen, as a door scanner sees it: decoded by zbarimg.
+        alice.wait(lambda: alice.driver.execute_script(
+            "const i = document.querySelector('#ticket-qr'); return i && i.complete && i.naturalWidth > 0"), "the QR code")
+        alice.screenshot("ticket-qr", "#ticket-qr")
+        scanned = subprocess.run(["zbarimg", "--quiet", "--raw", os.path.join(ARTIFACTS, "ticket-qr.png")],
+                                 capture_output=True, text=True).stdout.strip()
+        assert scanned == code, f"the QR code on screen reads {scanned!r}, not {code!r}"
+        check("the ticket's QR code on screen scans as its ticket code")
         took = bob.wait_status(bought, "sold")
         bob.screenshot("seatmap-sold", ".map-card")
         check(f"Alice pays and gets ticket {code}; Bob sees her seats sold after {took:.2f}s")
