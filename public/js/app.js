@@ -7,6 +7,7 @@ import { currentHold, onHold, secondsLeft, verifyHold } from './hold.js';
 import { showProgramme } from './programme.js';
 import { showShowtime } from './showtime.js';
 import { showPayment, showTicket, showBookings } from './tickets.js';
+import { showDoor } from './door.js';
 import { h, mount, clock, plural, notify, announce, errorText } from './ui.js';
 
 // private: the view depends on who is signed in, so it is redrawn when that changes.
@@ -16,6 +17,7 @@ const ROUTES = [
   { pattern: /^\/pay\/([\w-]+)$/, nav: 'bookings', title: 'Payment', private: true, view: (main, [id]) => showPayment(main, id) },
   { pattern: /^\/ticket\/([\w-]+)$/, nav: 'bookings', title: 'Your ticket', private: true, view: (main, [id]) => showTicket(main, id) },
   { pattern: /^\/bookings$/, nav: 'bookings', title: 'My bookings', private: true, view: (main) => showBookings(main) },
+  { pattern: /^\/door$/, nav: 'door', title: 'The door', private: true, view: (main) => showDoor(main) },
 ];
 
 const main = document.getElementById('main');

@@ -138,12 +138,12 @@ class Page:
         self.click("#auth-submit")
         self.present("#sign-out", "being signed in")
 
-    def sign_in(self, email):
+    def sign_in(self, email, password=PASSWORD):
         self.click("#sign-in", "the Sign in button")
         self.present("#auth-dialog[open]", "the sign-in dialog")
         self.find("#auth-email").clear()
         self.find("#auth-email").send_keys(email)
-        self.find("#auth-password").send_keys(PASSWORD)
+        self.find("#auth-password").send_keys(password)
         self.click("#auth-submit")
         self.present("#sign-out", "being signed in")
 
@@ -184,6 +184,52 @@ class Page:
             self.driver.quit()
         except WebDriverException:
             pass
+
+
+def call(method, path, body=None, token=None):
+    import json
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(BASE + path, data=None if body is None else json.dumps(body).encode(), method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def ticket_for_today():
+    """A confirmed ticket for a showtime starting in a few minutes (the demo's start tomorrow),
+    bought through the API; None when that would fall on another day in the cinema's zone."""
+    import datetime
+    from zoneinfo import ZoneInfo
+    zone = ZoneInfo("Europe/Berlin")
+    start = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(minutes=3)
+    if start.astimezone(zone).date() != datetime.datetime.now(zone).date():
+        return None
+    _, admin = call("POST", "/auth/login", {"email": os.environ["BOXOFFICE_ADMIN_EMAIL"], "password": os.environ["BOXOFFICE_ADMIN_PASSWORD"]})
+    admin = admin["access_token"]
+    _, halls = call("GET", "/admin/halls", token=admin)
+    hall = halls["items"][-1]["id"]
+    _, detail = call("GET", f"/halls/{hall}")
+    _, movies = call("GET", "/movies")
+    status, showtime = call("POST", "/admin/showtimes", {
+        "movie_id": movies["items"][0]["id"], "hall_id": hall, "starts_at": start.isoformat().replace("+00:00", "Z"),
+        "currency": "EUR", "prices": {category: 1000 for category in detail["categories"]}}, token=admin)
+    assert status == 201, (status, showtime)
+    _, person = call("POST", "/auth/signup", {"email": f"door-{uuid.uuid4().hex[:8]}@e2e.test", "password": PASSWORD, "name": "Door"})
+    token = person["access_token"]
+    status, hold = call("POST", f"/showtimes/{showtime['id']}/holds", {"count": 1}, token=token)
+    assert status == 201, (status, hold)
+    status, checkout = call("POST", f"/holds/{hold['id']}/checkout", token=token)
+    assert status == 201, (status, checkout)
+    status, paid = call("POST", f"/sandbox/payments/{checkout['payment_id']}", {"outcome": "succeed"}, token=token)
+    assert status == 200 and paid["outcome"] == "confirmed", (status, paid)
+    _, booking = call("GET", f"/bookings/{checkout['booking_id']}", token=token)
+    return booking["ticket_code"]
 
 
 def check(what):
@@ -350,6 +396,38 @@ def main():
         alice.sign_in(alice_email)
         assert "Alice" in alice.text_of("#account")
         check("sign out and sign in again")
+
+        # The door: an admin scans tickets as a USB scanner types them (the code, then Enter).
+        door = Page("door")
+        pages.append(door)
+        door.open("/")
+        door.sign_in(os.environ["BOXOFFICE_ADMIN_EMAIL"], os.environ["BOXOFFICE_ADMIN_PASSWORD"])
+        today_code = ticket_for_today()
+        door.open("/#/door")
+        door.present("#door-code", "the door's input")
+
+        def scan(text, expected):
+            door.driver.switch_to.active_element.send_keys(text + Keys.ENTER)
+            door.wait(lambda: door.find("#door-result").get_attribute("data-result") == expected,
+                      f"the door to answer {expected} for {text}")
+            result = door.text_of("#door-result")
+            door.wait(lambda: door.driver.execute_script("return document.activeElement.id") == "door-code",
+                      "the input to keep the focus")
+            return result
+
+        if today_code:
+            shown = scan(today_code, "valid")
+            assert "Valid" in shown, shown
+            door.screenshot("door-valid", "#door-result")
+            shown = scan(today_code, "ticket_already_used")
+            assert "Already used" in shown, shown
+        shown = scan(code, "ticket_cancelled")  # Alice cancelled hers above
+        assert "Cancelled" in shown, shown
+        shown = scan("not-a-ticket-code", "ticket_unknown")
+        assert "Unknown ticket" in shown, shown
+        door.screenshot("door-unknown", "#door-result")
+        assert len(door.all("#door-history li")) == (4 if today_code else 2)
+        check("the door page checks typed codes: " + ("valid, already used, " if today_code else "") + "cancelled, unknown")
 
         # A phone-sized look at the seat map, for the record.
         phone = Page("phone", 390, 844)
