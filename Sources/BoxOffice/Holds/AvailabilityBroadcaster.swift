@@ -21,7 +21,8 @@ import Synchronization
 /// A client that reads too slowly is dropped (its stream ends) rather than buffered without
 /// bound; so are a showtime's clients when its subscription is lost (its node failed or gave
 /// the slot away), since they may have missed deltas. Either way a client reconnects with its
-/// last version and gets what it missed or a fresh snapshot.
+/// last version and gets what it missed (from the showtime's `DeltaHistory`, kept while the
+/// subscription lasts) or a fresh snapshot.
 public final class AvailabilityBroadcaster: Service, Sendable {
     private let redis: RedisClient
     private let shards: RedisShardSubscriber
@@ -34,6 +35,9 @@ public final class AvailabilityBroadcaster: Service, Sendable {
     /// `If-None-Match` is answered from here without a Redis read. A showtime's entry goes
     /// when its subscription is lost, since deltas may have been missed.
     private let latestVersions = Mutex<[Int: Int]>([:])
+    /// The last `historyLimit` deltas of each subscribed showtime, for clients that resume.
+    private let histories = Mutex<[Int: DeltaHistory]>([:])
+    private let historyLimit: Int
     private let nextID = Atomic<Int>(0)
     private let frame: Duration
     private let idleAfter: Duration
@@ -49,10 +53,11 @@ public final class AvailabilityBroadcaster: Service, Sendable {
     }
 
     public init(
-        redis: RedisClient, bufferLimit: Int = 256, frame: Duration = .milliseconds(50),
+        redis: RedisClient, bufferLimit: Int = 256, historyLimit: Int = 1024, frame: Duration = .milliseconds(50),
         idleAfter: Duration = .seconds(60), logger: Logger
     ) {
         self.redis = redis
+        self.historyLimit = historyLimit
         self.shards = RedisShardSubscriber(client: redis)
         self.bufferLimit = bufferLimit
         self.frame = frame
@@ -82,6 +87,16 @@ public final class AvailabilityBroadcaster: Service, Sendable {
             }
         } else {
             Task { _ = await self.subscribe(showtimeID) }
+        }
+    }
+
+    /// What a client of `withDeltas` that last saw `since` needs, given the version `current`
+    /// it read once its feed was registered (which also tells the history where it starts).
+    public func resume(showtimeID: Int, since: Int?, current: Int) -> DeltaHistory.Resume {
+        guard isSubscribed(showtimeID) else { return since == current ? .upToDate : .snapshot }
+        return histories.withLock { all in
+            all[showtimeID, default: DeltaHistory(capacity: historyLimit)].noteRead(version: current)
+            return all[showtimeID]!.resume(since: since, current: current)
         }
     }
 
@@ -157,6 +172,7 @@ public final class AvailabilityBroadcaster: Service, Sendable {
             guard let showtimeID = Self.showtimeID(ofChannel: channel) else { continue }
             _ = interest.withLock { $0.removeValue(forKey: showtimeID) }
             _ = latestVersions.withLock { $0.removeValue(forKey: showtimeID) }
+            _ = histories.withLock { $0.removeValue(forKey: showtimeID) }
             let feeds = subscribers.withLock { $0.removeValue(forKey: showtimeID) } ?? [:]
             for feed in feeds.values { feed.finish() }
             if !feeds.isEmpty {
@@ -178,6 +194,7 @@ public final class AvailabilityBroadcaster: Service, Sendable {
             }
             for showtimeID in idle {
                 _ = latestVersions.withLock { $0.removeValue(forKey: showtimeID) }
+                _ = histories.withLock { $0.removeValue(forKey: showtimeID) }
                 shards.unsubscribe(ShowtimeKeys(showtimeID: showtimeID).events)
             }
         }
@@ -239,6 +256,9 @@ public final class AvailabilityBroadcaster: Service, Sendable {
     }
 
     private func offer(_ deltas: [AvailabilityDelta], showtimeID: Int) {
+        if isSubscribed(showtimeID) {
+            histories.withLock { $0[showtimeID, default: DeltaHistory(capacity: historyLimit)].append(deltas) }
+        }
         let slow: [Int] = subscribers.withLock { all in
             guard let watchers = all[showtimeID] else { return [] }
             let slow = watchers.filter { !$0.value.offer(deltas) }.map(\.key)
@@ -275,6 +295,7 @@ public final class DeltaFeed: AsyncSequence, Sendable {
     private struct State {
         var pending: [AvailabilityDelta] = []
         var finished = false
+        var dropped = false
     }
 
     private let state = Mutex(State())
@@ -295,6 +316,7 @@ public final class DeltaFeed: AsyncSequence, Sendable {
             guard !state.finished else { return true }
             guard state.pending.count < limit else {
                 state.finished = true
+                state.dropped = true
                 return false
             }
             state.pending += deltas
@@ -302,6 +324,12 @@ public final class DeltaFeed: AsyncSequence, Sendable {
         }
         if accepted { wakeContinuation.yield() } else { wakeContinuation.finish() }
         return accepted
+    }
+
+    /// Whether the feed ended because its client fell `limit` deltas behind (not because the
+    /// subscription was lost or the server is stopping).
+    public var droppedAsSlow: Bool {
+        state.withLock { $0.dropped }
     }
 
     /// Ends the feed once what is pending was taken.
