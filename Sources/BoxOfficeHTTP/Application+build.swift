@@ -1,5 +1,6 @@
 public import BoxOffice
 public import Hummingbird
+import HummingbirdWebSocket
 public import Logging
 public import PostgresClient
 public import Prometheus
@@ -119,6 +120,8 @@ public func buildApplication(
 ) -> some ApplicationProtocol {
     var app = Application(
         router: buildRouter(dependencies, settings: settings),
+        // Upgrade requests go to the live socket's router; every other request to the main one.
+        server: .http1WebSocketUpgrade(webSocketRouter: LiveSocket(dependencies: dependencies).router()),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "BoxOffice"),
         logger: logger
     )

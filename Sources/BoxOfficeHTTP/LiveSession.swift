@@ -37,20 +37,18 @@ struct LiveSession: Sendable {
     /// delta, as when the sold cache was reloaded) is answered with a fresh snapshot.
     func run(
         showtimeID: Int, viewer: UUID?, since: Int?, heartbeat: Duration?,
+        whenDroppedAsSlow: (@Sendable () -> Void)? = nil,
         send: (Message) async throws -> Void
     ) async throws -> End {
-        try await broadcaster.withDeltas(showtimeID: showtimeID) { feed in
-            let (events, continuation) = AsyncStream<[AvailabilityDelta]?>.makeStream()
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await batch in feed { continuation.yield(batch) }
-                    continuation.finish()
-                }
+        try await broadcaster.withDeltas(showtimeID: showtimeID, whenDropped: whenDroppedAsSlow) { feed in
+            // The feed is read directly (no queue in between): a client that cannot keep up must
+            // leave its deltas waiting there, where the fan-out sees them and drops it.
+            try await withThrowingTaskGroup(of: Void.self) { group in
                 if let heartbeat {
                     group.addTask {
                         while true {
                             try await Task.sleep(for: heartbeat)
-                            continuation.yield(nil)
+                            feed.heartbeat()
                         }
                     }
                 }
@@ -86,8 +84,8 @@ struct LiveSession: Sendable {
                 }
 
                 // Ends at graceful shutdown, so that the server need not wait for streams.
-                for await event in events.cancelOnGracefulShutdown() {
-                    guard let batch = event else {
+                for await batch in feed.cancelOnGracefulShutdown() {
+                    guard !batch.isEmpty else {
                         try await send(.heartbeat)
                         continue
                     }

@@ -1,19 +1,24 @@
-// Keeps a showtime's seat statuses current. The server-sent stream is the fast path; while
-// it is down the seat map's statuses are polled with If-None-Match (a 304 costs the server one
-// Redis read; a 200 of `?view=statuses` is one letter a seat), and polling stops as soon as
-// the stream is back.
+// Keeps a showtime's seat statuses current. A WebSocket is the fast path; where one cannot be
+// opened (a proxy that refuses upgrades) the server-sent event stream of the same URL carries the
+// same messages. While neither is up the seat map's statuses are polled with If-None-Match (a
+// 304 costs the server one Redis read; a 200 of `?view=statuses` is one letter a seat), and
+// polling stops as soon as a stream is back. Every reconnection names the last version seen, so
+// the server sends only what was missed.
 
 import { api } from './api.js';
 
 const POLL_EVERY_MS = 2000;
 const STATUS_OF_LETTER = { a: 'available', h: 'held', y: 'held_by_you', s: 'sold' };
 const REOPEN_AFTER_MS = [1000, 2000, 5000, 10000, 20000];
+// A socket that fails this many times in a row before it ever opens: the event stream instead.
+const SOCKET_FAILURES_BEFORE_SSE = 2;
 
 export class SeatFeed {
   /**
    * onMap(seatMap): a whole seat map (stream snapshot or polled map).
    * onDelta({version, seats:[{id,status}]}): changes, in order, never older than what was seen.
-   * onMode('live' | 'polling' | 'connecting'): for the status indicator.
+   * onMode('live' | 'polling' | 'connecting', transport): for the status indicator; transport
+   * is 'websocket' or 'sse' (the one live or being tried).
    * seatIds: the seat ids in the order of the full map's `seats`; polls then read only the
    * statuses (`?view=statuses`, the same order) and hand them on as a map of {id, status}.
    */
@@ -26,6 +31,8 @@ export class SeatFeed {
     this.pollTimer = null;
     this.reopenTimer = null;
     this.failures = 0;
+    this.socketFailures = 0;
+    this.transport = typeof WebSocket === 'function' ? 'websocket' : 'sse';
     this.stopped = false;
     this.mode = null;
   }
@@ -39,23 +46,100 @@ export class SeatFeed {
   stop() {
     this.stopped = true;
     if (this.source) this.source.close();
+    if (this.socket) this.socket.close(1000);
     clearTimeout(this.pollTimer);
     clearTimeout(this.reopenTimer);
     this.source = null;
   }
 
   setMode(mode) {
-    if (mode === this.mode) return;
+    if (mode === this.mode && this.transport === this.shownTransport) return;
     this.mode = mode;
-    this.handlers.onMode(mode);
+    this.shownTransport = this.transport;
+    this.handlers.onMode(mode, this.transport);
   }
 
   open() {
     if (this.stopped) return;
     this.setMode(this.mode === 'polling' ? 'polling' : 'connecting');
-    // `since` spares a snapshot the page does not need; EventSource then keeps Last-Event-ID itself.
+    if (this.transport === 'websocket') this.openSocket();
+    else this.openEventSource();
+  }
+
+  /** `since` spares a snapshot the page does not need. */
+  path() {
     const since = this.version === null ? '' : `?since=${encodeURIComponent(this.version)}`;
-    const source = new EventSource(`/showtimes/${this.showtimeId}/live${since}`);
+    return `/showtimes/${this.showtimeId}/live${since}`;
+  }
+
+  reopenLater() {
+    const pause = REOPEN_AFTER_MS[Math.min(this.failures, REOPEN_AFTER_MS.length - 1)];
+    this.failures += 1;
+    clearTimeout(this.reopenTimer);
+    this.reopenTimer = setTimeout(() => this.open(), pause);
+  }
+
+  openSocket() {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    let socket;
+    try {
+      socket = new WebSocket(`${scheme}://${location.host}${this.path()}`);
+    } catch {
+      this.transport = 'sse';
+      this.open();
+      return;
+    }
+    this.socket = socket;
+    let opened = false;
+    socket.addEventListener('open', () => {
+      if (socket !== this.socket) return;
+      opened = true;
+      this.failures = 0;
+      this.socketFailures = 0;
+      this.stopPolling();
+      this.setMode('live');
+    });
+    socket.addEventListener('message', (event) => {
+      if (socket !== this.socket) return;
+      const message = parse(event.data);
+      if (!message) return;
+      if (message.type === 'snapshot') this.snapshot(message);
+      else if (message.type === 'deltas' && Array.isArray(message.deltas)) message.deltas.forEach((delta) => this.delta(delta));
+    });
+    socket.addEventListener('close', (event) => {
+      if (socket !== this.socket || this.stopped) return;
+      this.socket = null;
+      if (!opened) {
+        // Never opened: perhaps nothing between here and the server lets a socket through.
+        this.socketFailures += 1;
+        if (this.socketFailures >= SOCKET_FAILURES_BEFORE_SSE) {
+          this.transport = 'sse';
+          this.open();
+          return;
+        }
+      }
+      this.startPolling();
+      // Too slow (4100) or a resync (4101): at once, with the last version; otherwise after a pause.
+      if (event.code === 4100 || event.code === 4101) this.open();
+      else this.reopenLater();
+    });
+  }
+
+  snapshot(map) {
+    this.version = map.version ?? null;
+    this.handlers.onMap(map);
+  }
+
+  delta(delta) {
+    if (!delta || !Array.isArray(delta.seats)) return;
+    if (this.version !== null && delta.version <= this.version) return; // already applied (poll or replay)
+    this.version = delta.version;
+    this.handlers.onDelta(delta);
+  }
+
+  openEventSource() {
+    // EventSource keeps Last-Event-ID itself when it reconnects.
+    const source = new EventSource(this.path());
     this.source = source;
 
     source.addEventListener('open', () => {
@@ -66,28 +150,15 @@ export class SeatFeed {
     });
     source.addEventListener('snapshot', (event) => {
       const map = parse(event.data);
-      if (!map) return;
-      this.version = map.version ?? null;
-      this.handlers.onMap(map);
+      if (map) this.snapshot(map);
     });
-    source.addEventListener('delta', (event) => {
-      const delta = parse(event.data);
-      if (!delta || !Array.isArray(delta.seats)) return;
-      if (this.version !== null && delta.version <= this.version) return; // already applied (poll or replay)
-      this.version = delta.version;
-      this.handlers.onDelta(delta);
-    });
+    source.addEventListener('delta', (event) => this.delta(parse(event.data)));
     source.addEventListener('error', () => {
       if (source !== this.source || this.stopped) return;
       // The stream dropped: poll until it is back. The browser retries a dropped connection
       // itself (CONNECTING); a refused one (CLOSED) is reopened here with a growing pause.
       this.startPolling();
-      if (source.readyState === EventSource.CLOSED) {
-        const pause = REOPEN_AFTER_MS[Math.min(this.failures, REOPEN_AFTER_MS.length - 1)];
-        this.failures += 1;
-        clearTimeout(this.reopenTimer);
-        this.reopenTimer = setTimeout(() => this.open(), pause);
-      }
+      if (source.readyState === EventSource.CLOSED) this.reopenLater();
     });
   }
 

@@ -108,8 +108,9 @@ export async function showShowtime(main, showtimeId) {
         announce(text);
       }
     },
-    onMode: (mode) => {
+    onMode: (mode, transport) => {
       feedStatus.dataset.mode = mode;
+      feedStatus.dataset.transport = transport;
       feedStatus.textContent = { live: 'Live', polling: 'Reconnecting — updating every few seconds', connecting: 'Connecting…' }[mode];
     },
   });

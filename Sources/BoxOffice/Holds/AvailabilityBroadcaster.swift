@@ -102,11 +102,14 @@ public final class AvailabilityBroadcaster: Service, Sendable {
 
     /// Runs `body` with the deltas of one showtime, from now on, in order. When the showtime's
     /// subscription cannot be made (Redis is down), the feed ends at once.
+    /// `whenDropped` is told at once when the client falls too far behind (its reader may be
+    /// stuck in a write to that very client).
     public func withDeltas<Result: Sendable>(
         showtimeID: Int,
+        whenDropped: (@Sendable () -> Void)? = nil,
         _ body: (DeltaFeed) async throws -> Result
     ) async rethrows -> Result {
-        let feed = DeltaFeed(limit: bufferLimit)
+        let feed = DeltaFeed(limit: bufferLimit, whenDropped: whenDropped)
         let id = nextID.add(1, ordering: .relaxed).newValue
         subscribers.withLock { $0[showtimeID, default: [:]][id] = feed }
         defer {
@@ -289,6 +292,7 @@ public struct AvailabilityDelta: Sendable, Equatable {
 /// while the client was busy with the last batch comes as the next one, so a busy showtime
 /// costs a client one write per batch rather than one per delta. A client still `limit` deltas
 /// behind when the next frame comes is dropped: it gets what is pending, then the feed ends.
+/// An empty batch is a heartbeat (`heartbeat()`), handed over only when nothing is pending.
 public final class DeltaFeed: AsyncSequence, Sendable {
     public typealias Element = [AvailabilityDelta]
 
@@ -296,15 +300,18 @@ public final class DeltaFeed: AsyncSequence, Sendable {
         var pending: [AvailabilityDelta] = []
         var finished = false
         var dropped = false
+        var heartbeatDue = false
     }
 
     private let state = Mutex(State())
     private let wake: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
     private let limit: Int
+    private let whenDropped: (@Sendable () -> Void)?
 
-    init(limit: Int) {
+    init(limit: Int, whenDropped: (@Sendable () -> Void)? = nil) {
         self.limit = limit
+        self.whenDropped = whenDropped
         (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -322,8 +329,20 @@ public final class DeltaFeed: AsyncSequence, Sendable {
             state.pending += deltas
             return true
         }
-        if accepted { wakeContinuation.yield() } else { wakeContinuation.finish() }
+        if accepted {
+            wakeContinuation.yield()
+        } else {
+            wakeContinuation.finish()
+            whenDropped?()
+        }
         return accepted
+    }
+
+    /// Makes the reader's next batch an empty one unless deltas are pending: a transport
+    /// without keep-alive of its own writes something, and so notices a client that went.
+    public func heartbeat() {
+        state.withLock { $0.heartbeatDue = true }
+        wakeContinuation.yield()
     }
 
     /// Whether the feed ended because its client fell `limit` deltas behind (not because the
@@ -344,11 +363,15 @@ public final class DeltaFeed: AsyncSequence, Sendable {
 
         public mutating func next() async -> [AvailabilityDelta]? {
             while true {
-                let (batch, finished) = feed.state.withLock { state in
-                    defer { state.pending.removeAll(keepingCapacity: true) }
-                    return (state.pending, state.finished)
+                let (batch, finished, heartbeat) = feed.state.withLock { state in
+                    defer {
+                        state.pending.removeAll(keepingCapacity: true)
+                        state.heartbeatDue = false
+                    }
+                    return (state.pending, state.finished, state.heartbeatDue)
                 }
                 if !batch.isEmpty { return batch }
+                if heartbeat && !finished { return [] }
                 if finished { return nil }
                 // A wake-up may be stale (its delta was taken with an earlier batch): look again.
                 if await wake.next() == nil {

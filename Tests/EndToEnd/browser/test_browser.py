@@ -3,8 +3,9 @@
 
 Alice signs up in the page; both open the same showtime. Alice selects two seats (one by
 mouse, one by keyboard) and holds them: Bob sees them turn held, and free again when she
-releases them. With Bob's live stream blocked his page falls back to polling and still sees
-her next hold. A seat Bob's stale page offers is refused with a clear message (after he
+releases them. The pages follow the seat map over a WebSocket; with WebSockets refused Bob's
+page uses the event stream of the same URL, and with both blocked it falls back to polling and
+still sees her next hold. A seat Bob's stale page offers is refused with a clear message (after he
 signs up in the dialog that holding asks for). Alice pays and
 gets a ticket code while Bob sees her seats sold; Bob's declined payment says so; Alice
 cancels in "my bookings", signs out and back in.
@@ -119,6 +120,9 @@ class Page:
                   f"seats {seat_ids} to be {status} (now {[self.status(s) for s in seat_ids]})", timeout)
         return time.monotonic() - started
 
+    def transport(self):
+        return self.find("#feed-status").get_attribute("data-transport")
+
     def wait_map(self):
         self.present(".seat", "the seat map")
         self.wait(lambda: self.find("#feed-status").get_attribute("data-mode") == "live", "the live stream")
@@ -164,6 +168,26 @@ class Page:
         """Makes the browser refuse requests to matching URLs (an outage only this browser sees)."""
         self.driver.execute_cdp_cmd("Network.enable", {})
         self.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": list(patterns)})
+
+    def refuse_websockets(self, refuse=True):
+        """From the next page load on, every WebSocket fails before it opens, as behind a proxy
+        that refuses upgrades (Chrome's request blocking does not apply to WebSockets)."""
+        if refuse:
+            self.refusal = self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+                window.WebSocket = class extends EventTarget {
+                    constructor(url) {
+                        super();
+                        this.url = url;
+                        this.readyState = 0;
+                        setTimeout(() => { this.readyState = 3; this.dispatchEvent(new CloseEvent('close', { code: 1006 })); }, 20);
+                    }
+                    close() {}
+                    send() {}
+                };
+            """})["identifier"]
+        elif getattr(self, "refusal", None):
+            self.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": self.refusal})
+            self.refusal = None
 
     def pause(self, pattern):
         """Holds matching requests before they are sent, unanswered (a hanging connection)."""
@@ -257,7 +281,8 @@ def main():
         alice.wait_map()
         bob.open(showtime_path)
         bob.wait_map()
-        check(f"both open the same showtime ({showtime_path}) and its live stream")
+        assert bob.transport() == "websocket", bob.transport()
+        check(f"both open the same showtime ({showtime_path}) and follow it over a WebSocket")
 
         # Every seat is a labelled button; selection by mouse, then by keyboard.
         row, number = alice.free_pair()
@@ -300,7 +325,21 @@ def main():
         took = bob.wait_status(held, "available")
         check(f"Alice releases them; Bob sees them free after {took:.2f}s")
 
-        # Bob's stream is cut: his page polls with If-None-Match and still sees Alice's hold.
+        # Nothing lets Bob's WebSocket through: his page follows the event stream instead.
+        bob.refuse_websockets()
+        bob.driver.refresh()
+        bob.wait_map()
+        bob.wait(lambda: bob.transport() == "sse", "the event-stream fallback")
+        alice.seat(row, number).click()
+        alice.click("#hold-selected")
+        alice.present("#hold-countdown", "Alice's hold again")
+        took = bob.wait_status([held[0]], "held")
+        alice.click("#release-hold")
+        alice.present("#hold-selected", "the selection panel again")
+        bob.wait_status([held[0]], "available")
+        check(f"with WebSockets refused Bob's page follows the event stream (saw Alice's hold after {took:.2f}s)")
+
+        # Both streams are cut: his page polls with If-None-Match and still sees Alice's hold.
         bob.block("*/showtimes/*/live*")
         bob.driver.refresh()
         bob.present(".seat", "the seat map")
@@ -313,10 +352,11 @@ def main():
         check(f"without the stream Bob's page polls and sees Alice's best-2 hold after {took:.2f}s")
         bob.block()
         bob.wait(lambda: bob.find("#feed-status").get_attribute("data-mode") == "live", "the stream to come back", timeout=30)
-        check("the stream comes back and polling stops")
+        check(f"the stream comes back ({bob.transport()}) and polling stops")
 
-        # Bob's stream hangs (paused before it answers), so his page never hears of Alice's next
-        # hold: the seat he then tries to hold is refused, and he is told why.
+        # Bob's stream hangs (paused before it answers; no WebSocket gets through), so his page
+        # never hears of Alice's next hold: the seat he then tries to hold is refused, and he is
+        # told why.
         bob.pause("*/showtimes/*/live*")
         bob.driver.refresh()
         bob.present(".seat", "the seat map")
@@ -337,6 +377,7 @@ def main():
         assert f"Row {row2}, seat {number2}" in message, message
         bob.screenshot("seat-just-taken", ".booking-layout")
         bob.resume()
+        bob.refuse_websockets(False)
         check(f"Bob, signing up when he holds, is refused a seat taken meanwhile: “{message}”")
 
         # Alice pays; she gets a ticket code and Bob (live again) sees the seats sold.
