@@ -32,7 +32,9 @@ public struct ShowtimesController: Sendable {
             _ = try context.requireAdmin()
             let id = try SchedulingQuery.id(context, "Showtime")
             let change = try await request.decodeJSON(as: ShowtimeChange.self, context: context)
-            return SchedulingJSON(try await showtimes.update(id, change, liveHolds: { try await holds.liveHoldCount(showtimeID: id) }))
+            let updated = try await showtimes.update(id, change, liveHolds: { try await holds.liveHoldCount(showtimeID: id) })
+            holds.layouts.forget(id)
+            return SchedulingJSON(updated)
         }
         /// Cancels a showtime and all of its bookings with refunds, in one transaction: 200
         /// with status `cancelled`.

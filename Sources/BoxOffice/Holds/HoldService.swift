@@ -353,7 +353,11 @@ public struct HoldService: Sendable {
 
     static func checkOnSale(_ layout: ShowtimeLayout) throws(BoxOfficeError) {
         if layout.isCancelled { throw showtimeCancelled }
-        if layout.startsAt <= Date() { throw showtimeStarted }
+        switch layout.saleWindow.state(at: Date()) {
+        case .started: throw showtimeStarted
+        case .notOpenYet(let opensAt): throw SaleWindow.notOpen(opensAt)
+        case .open: break
+        }
     }
 
     static func validate(seatIDs: [Int], in layout: ShowtimeLayout, limit: Int) throws(BoxOfficeError) {

@@ -19,6 +19,10 @@ public struct ShowtimeLayout: Sendable {
     public var showtimeID: Int
     public var startsAt: Date
     public var isCancelled: Bool
+    /// When its seats go on sale; nil: since it was scheduled.
+    public var saleOpensAt: Date?
+    public var waitingRoom: WaitingRoomMode = .off
+    public var saleWindow: SaleWindow { SaleWindow(opensAt: saleOpensAt, startsAt: startsAt) }
     public var currency: String
     public let seats: [Seat]
     public let prices: [String: Int]
@@ -91,6 +95,12 @@ public final class ShowtimeLayoutCache: Sendable {
         }
     }
 
+    /// Forgets a showtime this instance changed, so that its next request reads it afresh (other
+    /// instances notice within `statusLifetime`).
+    public func forget(_ showtimeID: Int) {
+        _ = entries.withLock { $0.removeValue(forKey: showtimeID) }
+    }
+
     /// Reads the layout (or, when `known`, only what may change) and files the answer.
     private func read(_ showtimeID: Int, known: ShowtimeLayout?) async throws -> ShowtimeLayout {
         do {
@@ -119,20 +129,26 @@ public final class ShowtimeLayoutCache: Sendable {
     /// prices or currency changed.
     private func refresh(_ known: ShowtimeLayout) async throws -> ShowtimeLayout {
         guard let showtime = try await postgres.query(
-            "SELECT starts_at, status, updated_at FROM showtimes WHERE id = \(known.showtimeID)"
+            "SELECT starts_at, status, updated_at, sale_opens_at, waiting_room FROM showtimes WHERE id = \(known.showtimeID)"
         ).first else { throw BoxOfficeError.notFound("The showtime") }
         guard try showtime.decode(Date.self, column: "updated_at") == known.updatedAt else {
             return try await load(known.showtimeID)
         }
         var layout = known
         layout.startsAt = try showtime.decode(Date.self, column: "starts_at")
-        layout.isCancelled = try showtime.decode(String.self, column: "status") == "cancelled"
+        layout.isCancelled = try showtime.decode(ShowtimeStatus.self, column: "status") == .cancelled
+        try Self.readSale(showtime, into: &layout)
         return layout
+    }
+
+    private static func readSale(_ row: PostgresRow, into layout: inout ShowtimeLayout) throws {
+        layout.saleOpensAt = try row.decode(Date?.self, column: "sale_opens_at")
+        layout.waitingRoom = WaitingRoomMode(rawValue: try row.decode(String.self, column: "waiting_room")) ?? .off
     }
 
     private func load(_ showtimeID: Int) async throws -> ShowtimeLayout {
         guard let showtime = try await postgres.query("""
-            SELECT s.starts_at, s.status, s.currency, s.updated_at, h.best_view_x, h.best_view_y
+            SELECT s.starts_at, s.status, s.currency, s.updated_at, s.sale_opens_at, s.waiting_room, h.best_view_x, h.best_view_y
             FROM showtimes s JOIN halls h ON h.id = s.hall_id WHERE s.id = \(showtimeID)
             """).first else { throw BoxOfficeError.notFound("The showtime") }
         var prices: [String: Int] = [:]
@@ -163,10 +179,10 @@ public final class ShowtimeLayoutCache: Sendable {
         let ys = seats.map(\.y)
         let bestX = try showtime.decode(Double?.self, column: "best_view_x") ?? ((xs.min() ?? 0) + (xs.max() ?? 0)) / 2
         let bestY = try showtime.decode(Double?.self, column: "best_view_y") ?? (ys.min() ?? 0) + ((ys.max() ?? 0) - (ys.min() ?? 0)) * 2 / 3
-        return ShowtimeLayout(
+        var layout = ShowtimeLayout(
             showtimeID: showtimeID,
             startsAt: try showtime.decode(Date.self, column: "starts_at"),
-            isCancelled: try showtime.decode(String.self, column: "status") == "cancelled",
+            isCancelled: try showtime.decode(ShowtimeStatus.self, column: "status") == .cancelled,
             currency: try showtime.decode(String.self, column: "currency"),
             seats: seats,
             prices: prices,
@@ -174,5 +190,7 @@ public final class ShowtimeLayoutCache: Sendable {
             bestY: bestY,
             updatedAt: try showtime.decode(Date.self, column: "updated_at")
         )
+        try Self.readSale(showtime, into: &layout)
+        return layout
     }
 }

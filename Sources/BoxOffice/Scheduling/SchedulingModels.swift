@@ -104,6 +104,9 @@ public struct Showtime: Sendable, Codable, Equatable {
     public var movie: Movie
     public var hall: HallRef
     public var cancelledAt: Date?
+    /// When its seats go on sale; nil: since it was scheduled.
+    public var saleOpensAt: Date?
+    public var waitingRoom: WaitingRoomMode
     /// The number of seats; only on a single showtime.
     public var capacity: Int?
 
@@ -112,6 +115,8 @@ public struct Showtime: Sendable, Codable, Equatable {
         case startsAt = "starts_at"
         case endsAt = "ends_at"
         case cancelledAt = "cancelled_at"
+        case saleOpensAt = "sale_opens_at"
+        case waitingRoom = "waiting_room"
     }
 }
 
@@ -130,20 +135,30 @@ public struct ShowtimeInput: Sendable, Codable {
     public var startsAt: String
     public var currency: String?
     public var prices: [String: Int]
+    /// When its seats go on sale (before the start); absent: at once.
+    public var saleOpensAt: String?
+    public var waitingRoom: WaitingRoomMode?
 
     enum CodingKeys: String, CodingKey {
         case currency, prices
         case movieID = "movie_id"
         case hallID = "hall_id"
         case startsAt = "starts_at"
+        case saleOpensAt = "sale_opens_at"
+        case waitingRoom = "waiting_room"
     }
 
-    public init(movieID: Int, hallID: Int, startsAt: String, currency: String? = nil, prices: [String: Int]) {
+    public init(
+        movieID: Int, hallID: Int, startsAt: String, currency: String? = nil, prices: [String: Int],
+        saleOpensAt: String? = nil, waitingRoom: WaitingRoomMode? = nil
+    ) {
         self.movieID = movieID
         self.hallID = hallID
         self.startsAt = startsAt
         self.currency = currency
         self.prices = prices
+        self.saleOpensAt = saleOpensAt
+        self.waitingRoom = waitingRoom
     }
 }
 
@@ -152,16 +167,25 @@ public struct ShowtimeChange: Sendable, Codable {
     public var startsAt: String?
     public var currency: String?
     public var prices: [String: Int]?
+    public var saleOpensAt: String?
+    public var waitingRoom: WaitingRoomMode?
 
     enum CodingKeys: String, CodingKey {
         case currency, prices
         case startsAt = "starts_at"
+        case saleOpensAt = "sale_opens_at"
+        case waitingRoom = "waiting_room"
     }
 
-    public init(startsAt: String? = nil, currency: String? = nil, prices: [String: Int]? = nil) {
+    public init(
+        startsAt: String? = nil, currency: String? = nil, prices: [String: Int]? = nil,
+        saleOpensAt: String? = nil, waitingRoom: WaitingRoomMode? = nil
+    ) {
         self.startsAt = startsAt
         self.currency = currency
         self.prices = prices
+        self.saleOpensAt = saleOpensAt
+        self.waitingRoom = waitingRoom
     }
 }
 

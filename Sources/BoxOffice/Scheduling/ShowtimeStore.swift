@@ -19,8 +19,10 @@ public struct ShowtimeStore: Sendable {
         let currency = input.currency ?? "EUR"
         Self.checkCurrency(currency, &validator)
         Self.checkPriceValues(input.prices, &validator)
+        let saleOpensAt = input.saleOpensAt.flatMap { Self.checkSaleOpening($0, startsAt: startsAt, &validator) }
         try validator.validate()
         let start = startsAt!
+        let waitingRoom = input.waitingRoom ?? .off
 
         var ends: Date?
         do {
@@ -47,8 +49,8 @@ public struct ShowtimeStore: Sendable {
                 let end = start.addingTimeInterval(TimeInterval((duration + cleaning) * 60))
                 ends = end
                 let id = try await connection.query("""
-                    INSERT INTO showtimes (movie_id, hall_id, starts_at, ends_at, currency)
-                    VALUES (\(input.movieID), \(input.hallID), \(start), \(end), \(currency))
+                    INSERT INTO showtimes (movie_id, hall_id, starts_at, ends_at, currency, sale_opens_at, waiting_room)
+                    VALUES (\(input.movieID), \(input.hallID), \(start), \(end), \(currency), \(saleOpensAt), \(waitingRoom.rawValue))
                     RETURNING id
                     """).first!.decode(Int.self, column: "id")
                 try await Self.replacePrices(input.prices, showtime: id, on: connection)
@@ -75,6 +77,7 @@ public struct ShowtimeStore: Sendable {
         let newStart = change.startsAt.flatMap { Self.checkStart($0, now: now, &validator) }
         if let currency = change.currency { Self.checkCurrency(currency, &validator) }
         if let prices = change.prices { Self.checkPriceValues(prices, &validator) }
+        let saleOpensAt = change.saleOpensAt.flatMap { Self.checkSaleOpening($0, startsAt: nil, &validator) }
         try validator.validate()
 
         var hallID = 0
@@ -82,7 +85,7 @@ public struct ShowtimeStore: Sendable {
         do {
             return try await postgres.withTransaction { connection in
                 guard let current = try await connection.query("""
-                    SELECT hall_id, movie_id, starts_at, status FROM showtimes WHERE id = \(id) FOR UPDATE
+                    SELECT hall_id, movie_id, starts_at, status, sale_opens_at FROM showtimes WHERE id = \(id) FOR UPDATE
                     """).first
                 else { throw BoxOfficeError.notFound("Showtime \(id)") }
                 hallID = try current.decode(Int.self, column: "hall_id")
@@ -93,6 +96,11 @@ public struct ShowtimeStore: Sendable {
                 }
                 guard startsAt > now else {
                     throw BoxOfficeError(.conflict, code: "showtime_started", message: "Showtime \(id) has already started and can no longer change.")
+                }
+                // The sale must open before the start, whichever of the two changes.
+                let currentOpening = try current.decode(Date?.self, column: "sale_opens_at")
+                if let opens = saleOpensAt ?? currentOpening, opens >= (newStart ?? startsAt) {
+                    throw BoxOfficeError.validation(field: "sale_opens_at", "must be before the showtime starts.")
                 }
 
                 if let newStart, newStart != startsAt {
@@ -135,7 +143,10 @@ public struct ShowtimeStore: Sendable {
                     try await Self.replacePrices(prices, showtime: id, on: connection)
                 }
                 try await connection.query("""
-                    UPDATE showtimes SET currency = COALESCE(\(change.currency), currency), updated_at = now() WHERE id = \(id)
+                    UPDATE showtimes SET currency = COALESCE(\(change.currency), currency),
+                      sale_opens_at = COALESCE(\(saleOpensAt), sale_opens_at),
+                      waiting_room = COALESCE(\(change.waitingRoom?.rawValue), waiting_room), updated_at = now()
+                    WHERE id = \(id)
                     """)
                 return try await Self.load(id, withCapacity: true, on: connection)!
             }
@@ -191,6 +202,17 @@ public struct ShowtimeStore: Sendable {
         validator.check(date > now, "starts_at", "must be in the future.")
         // No cinema sells seats years ahead; a start in year 99999 is a typing error.
         validator.check(date < now.addingTimeInterval(Self.furthestStart), "starts_at", "must be within two years from now.")
+        return date
+    }
+
+    /// A sale opening: a timestamp, before the start (when known here), at most two years ahead.
+    static func checkSaleOpening(_ text: String, startsAt: Date?, _ validator: inout Validator) -> Date? {
+        guard let date = SchedulingTime.parseInstant(text) else {
+            validator.check(false, "sale_opens_at", "must be an ISO 8601 timestamp with a zone, e.g. 2026-05-01T10:00:00Z.")
+            return nil
+        }
+        if let startsAt { validator.check(date < startsAt, "sale_opens_at", "must be before the showtime starts.") }
+        validator.check(date < Date().addingTimeInterval(Self.furthestStart), "sale_opens_at", "must be within two years from now.")
         return date
     }
 
@@ -259,7 +281,7 @@ public struct ShowtimeStore: Sendable {
     }
 
     static let showtimeSelect = """
-        SELECT s.id, s.starts_at, s.ends_at, s.status, s.currency, s.cancelled_at,
+        SELECT s.id, s.starts_at, s.ends_at, s.status, s.currency, s.cancelled_at, s.sale_opens_at, s.waiting_room,
           m.id AS movie_id, m.title AS movie_title, m.duration_minutes,
           h.id AS hall_id, h.name AS hall_name,
           ARRAY(SELECT p.category FROM showtime_prices p WHERE p.showtime_id = s.id ORDER BY p.category) AS price_categories,
@@ -290,6 +312,8 @@ public struct ShowtimeStore: Sendable {
             ),
             hall: .init(id: try row.decode(Int.self, column: "hall_id"), name: try row.decode(String.self, column: "hall_name")),
             cancelledAt: try row.decode(Date?.self, column: "cancelled_at"),
+            saleOpensAt: try row.decode(Date?.self, column: "sale_opens_at"),
+            waitingRoom: WaitingRoomMode(rawValue: try row.decode(String.self, column: "waiting_room")) ?? .off,
             capacity: withCapacity ? try row.decode(Int.self, column: "capacity") : nil
         )
     }
