@@ -13,6 +13,9 @@ final class Measurements: Sendable {
         var statuses: [String: [Int: Int]] = [:]
         var counters: [String: Int] = [:]
         var liveDelays = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        /// The same delays by transport: server-sent events and WebSocket.
+        var liveDelaysSSE = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var liveDelaysWebSocket = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         /// When a hold request for a seat was sent (µs since the run's start), to time its delta.
         var holdSent: [SeatKey: UInt64] = [:]
         var confirmedAt: [UInt64] = []

@@ -24,7 +24,9 @@ struct LaunchOptions: ParsableArguments, Sendable {
     @Option(help: "Seats per showtime.") var seats = 1000
     @Option(help: "People who want tickets.") var users = 20_000
     @Option(help: "People shopping at the same moment.") var concurrency = 256
-    @Option(name: .customLong("watchers"), help: "People watching the live stream, spread over the showtimes.") var watchers = 200
+    @Option(name: .customLong("watchers"), help: "People watching the live stream over server-sent events, spread over the showtimes.") var watchers = 200
+    @Option(name: .customLong("websocket-watchers"), help: "People watching the live stream over WebSocket, spread over the showtimes like --watchers.")
+    var webSocketWatchers = 200
     @Option(name: .customLong("hold-ttl"), help: "The server's hold TTL in seconds (late payments wait for it).") var holdTTL = 480
     @Option(name: .customLong("payment-window"), help: "The server's payment window in seconds.") var paymentWindow = 600
     @Flag(name: .customLong("wait-for-expiry"), help: "Wait until every hold expired, send the late payments, then check that sold + available = capacity.")
@@ -101,15 +103,26 @@ struct LaunchCommand: AsyncParsableCommand {
             return violations.count
         }
         let watcher = Watcher(client: client, baseURL: options.url, measurements: measurements)
-        let watching = Task {
+        let socketWatcher = Watcher(client: client, baseURL: options.url, measurements: measurements, transport: .webSocket)
+        let watching = Task { [options] in
             await withTaskGroup(of: Void.self) { group in
-                for index in 0..<options.watchers {
+                // Both kinds on the same showtimes, interleaved, so that neither connects first.
+                for index in 0..<max(options.watchers, options.webSocketWatchers) {
                     let showtime = stage.showtimes[index % stage.showtimes.count].id
-                    group.addTask { await watcher.watch(showtimeID: showtime) }
+                    if index < options.watchers { group.addTask { await watcher.watch(showtimeID: showtime) } }
+                    if index < options.webSocketWatchers { group.addTask { await socketWatcher.watch(showtimeID: showtime) } }
                 }
             }
         }
-        try await Task.sleep(for: .milliseconds(500))  // the watchers connect before the sale opens
+        // The watchers connect before the sale opens: half a second, and up to 10 s more until
+        // every one connected or failed (1,000 + 1,000 take longer than 200).
+        try await Task.sleep(for: .milliseconds(500))
+        for _ in 0..<100 {
+            let settled = ["watchers_connected", "watchers_failed", "watchers_connected_ws", "watchers_failed_ws"].map(measurements.counter).reduce(0, +)
+            if settled >= options.watchers + options.webSocketWatchers { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        progress("\(measurements.counter("watchers_connected")) watchers connected over server-sent events, \(measurements.counter("watchers_connected_ws")) over WebSocket")
 
         progress("the sale opens")
         let rushStart = measurements.elapsedMicroseconds

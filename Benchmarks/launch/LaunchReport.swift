@@ -20,6 +20,7 @@ struct LaunchReport {
         var seatsPerShowtime: Int
         var concurrency: Int
         var watchers: Int
+        var webSocketWatchers: Int
         var rushSeconds: Double
         var sellOutSeconds: Double?
         var holds: Int
@@ -32,6 +33,15 @@ struct LaunchReport {
         var latePayments: Int
         var liveDeltaDelayP50Milliseconds: Double?
         var liveDeltaDelayP99Milliseconds: Double?
+        /// The same by transport (`--watchers` follow server-sent events, `--websocket-watchers` WebSocket).
+        var liveDeltaDelaySseP50Milliseconds: Double?
+        var liveDeltaDelaySseP99Milliseconds: Double?
+        var liveDeltaDelayWebSocketP50Milliseconds: Double?
+        var liveDeltaDelayWebSocketP99Milliseconds: Double?
+        var liveDeltaDelaysSse: Int
+        var liveDeltaDelaysWebSocket: Int
+        /// The WebSocket watchers' p50 delay ÷ the SSE watchers'.
+        var liveDeltaDelayP50WebSocketOverSse: Double?
         var counters: [String: Int]
         var latencies: [Latency]
         var invariants: InvariantReport
@@ -68,9 +78,13 @@ struct LaunchReport {
             )
         }
         let delays = state.liveDelays
+        func percentile(_ histogram: Histogram<UInt64>, _ percentile: Double) -> Double? {
+            histogram.totalCount > 0 ? ms(histogram.valueAtPercentile(percentile)) : nil
+        }
         summary = Summary(
             users: options.users, showtimes: options.showtimes, seatsPerShowtime: stage.showtimes.first?.capacity ?? 0,
-            concurrency: options.concurrency, watchers: options.watchers, rushSeconds: rushSeconds,
+            concurrency: options.concurrency, watchers: options.watchers,
+            webSocketWatchers: options.webSocketWatchers, rushSeconds: rushSeconds,
             // Every seat sold or held: the moment the last showtime was first seen with none free.
             sellOutSeconds: state.soldOutAt.count == stage.showtimes.count
                 ? state.soldOutAt.values.max().map { Double($0 - min($0, rush.0)) / 1e6 } : nil,
@@ -82,6 +96,15 @@ struct LaunchReport {
             latePayments: latePayments,
             liveDeltaDelayP50Milliseconds: delays.totalCount > 0 ? ms(delays.valueAtPercentile(50)) : nil,
             liveDeltaDelayP99Milliseconds: delays.totalCount > 0 ? ms(delays.valueAtPercentile(99)) : nil,
+            liveDeltaDelaySseP50Milliseconds: percentile(state.liveDelaysSSE, 50),
+            liveDeltaDelaySseP99Milliseconds: percentile(state.liveDelaysSSE, 99),
+            liveDeltaDelayWebSocketP50Milliseconds: percentile(state.liveDelaysWebSocket, 50),
+            liveDeltaDelayWebSocketP99Milliseconds: percentile(state.liveDelaysWebSocket, 99),
+            liveDeltaDelaysSse: Int(state.liveDelaysSSE.totalCount),
+            liveDeltaDelaysWebSocket: Int(state.liveDelaysWebSocket.totalCount),
+            liveDeltaDelayP50WebSocketOverSse: percentile(state.liveDelaysWebSocket, 50).flatMap { ws in
+                percentile(state.liveDelaysSSE, 50).flatMap { sse in sse > 0 ? (ws / sse * 1000).rounded() / 1000 : nil }
+            },
             counters: state.counters, latencies: latencies, invariants: invariants, ceiling: ceiling,
             ceilingWithoutGroupCommit: unbatchedCeiling,
             faults: FaultWindow.windows(faults: state.faults, errors: state.errors, confirmedAt: state.confirmedAt, end: rush.1),
@@ -150,7 +173,7 @@ struct LaunchReport {
         let s = summary
         func f(_ value: Double) -> String { String(format: "%.1f", value) }
         var lines = [
-            "## On-sale run: \(s.showtimes) showtimes × \(s.seatsPerShowtime) seats, \(s.users) people, \(s.concurrency) at once, \(s.watchers) watching live",
+            "## On-sale run: \(s.showtimes) showtimes × \(s.seatsPerShowtime) seats, \(s.users) people, \(s.concurrency) at once, \(s.watchers) + \(s.webSocketWatchers) watching live (server-sent events + WebSocket)",
             "",
             "| measure | value |",
             "|---|---|",
@@ -161,6 +184,9 @@ struct LaunchReport {
             "| confirmed bookings during the rush | \(s.confirmedDuringRush) (\(f(s.confirmedPerSecond))/s, peak \(s.peakConfirmedPerSecond) in one second) |",
             "| late payments sent | \(s.latePayments) |",
             "| live delta delay (hold sent → delta received) | p50 \(s.liveDeltaDelayP50Milliseconds.map { "\($0) ms" } ?? "–"), p99 \(s.liveDeltaDelayP99Milliseconds.map { "\($0) ms" } ?? "–") |",
+            "| live delta delay over SSE (\(s.watchers) watchers) | p50 \(s.liveDeltaDelaySseP50Milliseconds.map { "\($0) ms" } ?? "–"), p99 \(s.liveDeltaDelaySseP99Milliseconds.map { "\($0) ms" } ?? "–") (\(s.liveDeltaDelaysSse) held seats timed) |",
+            "| live delta delay over WebSocket (\(s.webSocketWatchers) watchers) | p50 \(s.liveDeltaDelayWebSocketP50Milliseconds.map { "\($0) ms" } ?? "–"), p99 \(s.liveDeltaDelayWebSocketP99Milliseconds.map { "\($0) ms" } ?? "–") (\(s.liveDeltaDelaysWebSocket) held seats timed) |",
+            "| live delta delay p50, WebSocket ÷ SSE | \(s.liveDeltaDelayP50WebSocketOverSse.map { String(format: "%.2f", $0) + "×" } ?? "–") |",
             "| sold seats / confirmed bookings / succeeded payments / refunds | \(s.invariants.soldSeats) / \(s.invariants.confirmedBookings) / \(s.invariants.succeededPayments) / \(s.invariants.refunds) |",
             "| invariant violations | \(s.invariants.violations.count) |",
         ]
