@@ -77,6 +77,8 @@ public struct LiveSocket: Sendable {
         } catch {
             let problem = ProblemMiddleware<LiveSocketContext>.problem(for: error)
             try? await outbound.close(.init(codeNumber: 4000 + Int(problem.status.code)), reason: Self.reason(problem.code, problem.message))
+            // Read on until the client's close answers ours: what completes the closing handshake.
+            do { for try await _ in inbound {} } catch {}
             return
         }
         let channel = context.requestContext.channel
