@@ -61,6 +61,20 @@ public struct BoxOfficeSettings: Sendable {
     public var groupCommitMaxBatch = 64
     /// Batches written at once (each on its own connection).
     public var groupCommitInFlight = 2
+    /// Waiting rooms: joins one client address may make per second (across accounts), and the
+    /// admissions per second and active shoppers a room allows unless staff set them (nil: from
+    /// the seats left, at `queueSeatsPerBooking` a booking).
+    public var queueJoinsPerAddressPerSecond = 5
+    public var queueAdmissionsPerSecond = 50
+    public var queueMaxActive: Int?
+    public var queueSeatsPerBooking = 2.0
+    /// An admitted shopper not seen (no status poll, no hold) for this long stops being active.
+    public var queueInactivity: Duration = .seconds(120)
+    /// How long a queue pass is valid; every status poll of an admitted ticket renews it.
+    public var queuePassLifetime: Duration = .seconds(600)
+    /// Signs queue passes; every instance must share it (`boxoffice serve` derives it from the
+    /// JWT secret unless BOXOFFICE_QUEUE_PASS_SECRET is set).
+    public var queuePassSecret = "queue-pass-secret-change-me-queue-pass-secret"
     /// Fault injection for tests and fault runs: runs after a payment's sale committed in
     /// PostgreSQL and before Redis is told (e.g. to stop the process there).
     public var afterSaleCommit: (@Sendable () async -> Void)?

@@ -22,6 +22,8 @@ public struct AppDependencies: Sendable {
     public var broadcaster: AvailabilityBroadcaster
     public var checkout: CheckoutService
     public var bookings: BookingService
+    /// Waiting rooms in front of on-sales.
+    public var waitingRoom: WaitingRoom
     public var logger: Logger
 
     public init(
@@ -47,6 +49,7 @@ public struct AppDependencies: Sendable {
             postgres: postgres, holds: holds, provider: paymentProvider, settings: settings, logger: logger
         )
         self.bookings = BookingService(postgres: postgres, checkout: checkout, settings: settings, logger: logger)
+        self.waitingRoom = WaitingRoom(redis: redis, scripts: scripts.queue, layouts: holds.layouts, settings: settings, logger: logger)
         self.logger = logger
     }
 }
@@ -101,9 +104,12 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
     AccountsController(dependencies: dependencies, clientAddresses: ClientAddressResolver(trustedProxies: settings.trustedProxies))
         .addRoutes(to: router)
     CatalogueController(dependencies).addRoutes(to: router)
-    HoldsController(holds: dependencies.holds, broadcaster: dependencies.broadcaster).addRoutes(to: router)
+    HoldsController(holds: dependencies.holds, broadcaster: dependencies.broadcaster, waitingRoom: dependencies.waitingRoom)
+        .addRoutes(to: router)
+    QueueController(waitingRoom: dependencies.waitingRoom, clientAddresses: ClientAddressResolver(trustedProxies: settings.trustedProxies))
+        .addRoutes(to: router)
     BookingsController(
-        checkout: dependencies.checkout, bookings: dependencies.bookings,
+        checkout: dependencies.checkout, bookings: dependencies.bookings, waitingRoom: dependencies.waitingRoom,
         sandboxRoutesEnabled: dependencies.settings.sandboxRoutesEnabled
     ).addRoutes(to: router)
     SchedulingRoutes.add(to: router, dependencies)
@@ -139,7 +145,8 @@ public func buildApplication(
             postgres: dependencies.postgres, holds: dependencies.holds,
             timeout: dependencies.settings.pendingBookingTimeout, logger: dependencies.logger
         ),
-        RefundSweeper(refunds: dependencies.checkout.refunds, logger: dependencies.logger)
+        RefundSweeper(refunds: dependencies.checkout.refunds, logger: dependencies.logger),
+        dependencies.waitingRoom.admitter()
     )
     return app
 }

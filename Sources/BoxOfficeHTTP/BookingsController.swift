@@ -8,11 +8,13 @@ import NIOCore
 public struct BookingsController: Sendable {
     let checkout: CheckoutService
     let bookings: BookingService
+    let waitingRoom: WaitingRoom
     let sandboxRoutesEnabled: Bool
 
-    public init(checkout: CheckoutService, bookings: BookingService, sandboxRoutesEnabled: Bool) {
+    public init(checkout: CheckoutService, bookings: BookingService, waitingRoom: WaitingRoom, sandboxRoutesEnabled: Bool) {
         self.checkout = checkout
         self.bookings = bookings
+        self.waitingRoom = waitingRoom
         self.sandboxRoutesEnabled = sandboxRoutesEnabled
     }
 
@@ -25,6 +27,10 @@ public struct BookingsController: Sendable {
             let result = try await checkout.checkout(
                 holdID: holdID, owner: identity.userID, idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!]
             )
+            // A shopper admitted from a waiting room has their seats: the next person's turn.
+            if let showtimeID = HoldService.showtimeID(ofHold: holdID) {
+                await waitingRoom.booked(showtimeID: showtimeID, userID: identity.userID)
+            }
             return EditedResponse(status: .created, headers: [.location: "/bookings/\(result.bookingID.canonical)"], response: CheckoutBody(result))
         }
 

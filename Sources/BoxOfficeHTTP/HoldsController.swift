@@ -10,11 +10,13 @@ import Synchronization
 public struct HoldsController: Sendable {
     let holds: HoldService
     let broadcaster: AvailabilityBroadcaster
+    let waitingRoom: WaitingRoom
     let renderer = SeatMapRenderer()
 
-    public init(holds: HoldService, broadcaster: AvailabilityBroadcaster) {
+    public init(holds: HoldService, broadcaster: AvailabilityBroadcaster, waitingRoom: WaitingRoom) {
         self.holds = holds
         self.broadcaster = broadcaster
+        self.waitingRoom = waitingRoom
     }
 
     public func addRoutes(to router: Router<AppRequestContext>) {
@@ -54,7 +56,10 @@ public struct HoldsController: Sendable {
             let showtimeID = try SchedulingQuery.id(context, "Showtime")
             let body = try await request.collectBody(context: context)
             let input = try HoldInput.scanned(body) ?? JSONBody.decode(HoldInput.self, from: body)
-            let hold = try await holds.hold(showtimeID: showtimeID, by: identity.userID, try input.request())
+            // Shape before state: a malformed request is 422 whatever the sale's state.
+            let holdRequest = try input.request()
+            try await waitingRoom.requirePass(request.headers[Self.queuePass], showtimeID: showtimeID, userID: identity.userID)
+            let hold = try await holds.hold(showtimeID: showtimeID, by: identity.userID, holdRequest)
             broadcaster.forgetVersion(showtimeID: showtimeID)
             return EditedResponse(status: .created, headers: [.location: "/holds/\(hold.id)"], response: HoldBody(hold))
         }
@@ -139,6 +144,8 @@ public struct HoldsController: Sendable {
     }
 
     static let heartbeatInterval: Duration = .seconds(15)
+    /// The pass a waiting room gives an admitted shopper.
+    static let queuePass = HTTPField.Name("Queue-Pass")!
 
     static func jsonResponse(_ body: ByteBuffer, version: Int?) -> Response {
         var headers = version.map(cacheHeaders(version:)) ?? [.cacheControl: "no-store"]

@@ -30,6 +30,9 @@ import Testing
                                                json: #"{"sale_opens_at": "\#(SchedulingTime.format(Date().addingTimeInterval(-1)))"}"#)
             #expect(opened.status == .ok)
             #expect(try opened.json()["waiting_room"] as? String == "always", "absent fields stay")
+            let queued = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: #"{"count": 1}"#)
+            #expect(queued.problemCode == "queue_pass_required", "open, and its waiting room is on")
+            _ = try await app.request(.put, "/admin/showtimes/\(showtime.id)", as: admin, json: #"{"waiting_room": "off"}"#)
             let held = try await app.request(.post, "/showtimes/\(showtime.id)/holds", as: user, json: #"{"count": 1}"#)
             #expect(held.status == .created)
         }

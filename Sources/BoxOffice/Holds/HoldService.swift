@@ -351,11 +351,13 @@ public struct HoldService: Sendable {
         return availability.sold.union(availability.held)
     }
 
-    static func checkOnSale(_ layout: ShowtimeLayout) throws(BoxOfficeError) {
+    /// 410 for a cancelled or started showtime; 403 `sale_not_open` before its opening unless
+    /// `allowBeforeOpening` (a waiting room takes people before it).
+    static func checkOnSale(_ layout: ShowtimeLayout, allowBeforeOpening: Bool = false) throws(BoxOfficeError) {
         if layout.isCancelled { throw showtimeCancelled }
         switch layout.saleWindow.state(at: Date()) {
         case .started: throw showtimeStarted
-        case .notOpenYet(let opensAt): throw SaleWindow.notOpen(opensAt)
+        case .notOpenYet(let opensAt): if !allowBeforeOpening { throw SaleWindow.notOpen(opensAt) }
         case .open: break
         }
     }

@@ -45,6 +45,8 @@ public struct HoldScripts: Sendable {
     public let forgetSold: RedisScript
     public let close: RedisScript
     public let repairSold: RedisScript
+    /// The waiting room's, read from the same folder (the feature keeps its own store).
+    public let queue: QueueScripts
 
     /// Reads the scripts from `directory` (the repository's `lua/`).
     public init(directory: String) throws(BoxOfficeError) {
@@ -66,9 +68,11 @@ public struct HoldScripts: Sendable {
         forgetSold = try read("forget-sold")
         close = try read("close")
         repairSold = try read("repair-sold")
+        queue = QueueScripts(join: try read("queue-join"), admit: try read("queue-admit"), status: try read("queue-status"),
+                             leave: try read("queue-leave"), control: try read("queue-control"))
     }
 
-    public var all: [RedisScript] { [hold, release, extend, confirm, loadSold, seatMap, unsell, forgetSold, close, repairSold] }
+    public var all: [RedisScript] { [hold, release, extend, confirm, loadSold, seatMap, unsell, forgetSold, close, repairSold] + queue.all }
 }
 
 /// Seat holds in Redis: each operation is one atomic script.

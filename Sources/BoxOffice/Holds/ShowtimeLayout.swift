@@ -59,10 +59,14 @@ public final class ShowtimeLayoutCache: Sendable {
         var layout: ShowtimeLayout?
         var checkedAt: ContinuousClock.Instant
         var reading: Task<ShowtimeLayout, any Error>?
+        var readNumber = 0
     }
 
     private let postgres: PostgresPool
     private let entries = Mutex<[Int: Entry]>([:])
+    /// Numbers reads: a read files its answer only while its entry still names it, so one that
+    /// began before a `forget` (its answer may predate the change) files nothing.
+    private let reads = Atomic<Int>(0)
     private let statusLifetime: Duration
     /// Entries beyond this many are dropped when no one asked for them for a while.
     private let capacity = 512
@@ -84,8 +88,10 @@ public final class ShowtimeLayoutCache: Sendable {
             if let layout = entry.layout, now - entry.checkedAt < statusLifetime { return .cached(layout) }
             if let reading = entry.reading { return .reading(reading) }
             let known = entry.layout
-            let task = Task { try await self.read(showtimeID, known: known) }
+            let number = reads.add(1, ordering: .relaxed).newValue
+            let task = Task { try await self.read(showtimeID, known: known, number: number) }
             entry.reading = task
+            entry.readNumber = number
             entries[showtimeID] = entry
             return .reading(task)
         }
@@ -102,11 +108,12 @@ public final class ShowtimeLayoutCache: Sendable {
     }
 
     /// Reads the layout (or, when `known`, only what may change) and files the answer.
-    private func read(_ showtimeID: Int, known: ShowtimeLayout?) async throws -> ShowtimeLayout {
+    private func read(_ showtimeID: Int, known: ShowtimeLayout?, number: Int) async throws -> ShowtimeLayout {
         do {
             let layout = if let known { try await refresh(known) } else { try await load(showtimeID) }
             let now = ContinuousClock.now
             entries.withLock { entries in
+                guard entries[showtimeID]?.readNumber == number else { return }
                 entries[showtimeID] = Entry(layout: layout, checkedAt: now, reading: nil)
                 if entries.count > capacity {
                     entries = entries.filter { $0.value.reading != nil || now - $0.value.checkedAt < .seconds(60) }
@@ -115,6 +122,7 @@ public final class ShowtimeLayoutCache: Sendable {
             return layout
         } catch {
             entries.withLock { entries in
+                guard entries[showtimeID]?.readNumber == number else { return }
                 if let notFound = error as? BoxOfficeError, notFound.kind == .notFound {
                     entries[showtimeID] = nil
                 } else {
