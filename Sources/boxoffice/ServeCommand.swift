@@ -117,6 +117,14 @@ struct ServeCommand: AsyncParsableCommand {
             accountDelayAfter: try positive(requiredSetting(nil, "BOXOFFICE_LOGIN_ACCOUNT_DELAY_AFTER"), name: "BOXOFFICE_LOGIN_ACCOUNT_DELAY_AFTER", default: 10, range: 1...100_000),
             window: .seconds(try positive(requiredSetting(nil, "BOXOFFICE_LOGIN_WINDOW_SECONDS"), name: "BOXOFFICE_LOGIN_WINDOW_SECONDS", default: 900, range: 10...86_400))
         )
+        domainSettings.queueJoinsPerAddressPerSecond = try positive(requiredSetting(nil, "BOXOFFICE_QUEUE_JOINS_PER_ADDRESS"), name: "BOXOFFICE_QUEUE_JOINS_PER_ADDRESS", default: 5, range: 1...1_000_000)
+        domainSettings.queueAdmissionsPerSecond = try positive(requiredSetting(nil, "BOXOFFICE_QUEUE_ADMISSIONS_PER_SECOND"), name: "BOXOFFICE_QUEUE_ADMISSIONS_PER_SECOND", default: 50, range: 1...100_000)
+        if let limit = requiredSetting(nil, "BOXOFFICE_QUEUE_MAX_ACTIVE") {
+            domainSettings.queueMaxActive = try positive(limit, name: "BOXOFFICE_QUEUE_MAX_ACTIVE", default: 1, range: 1...1_000_000)
+        }
+        domainSettings.queueInactivity = .seconds(try positive(requiredSetting(nil, "BOXOFFICE_QUEUE_INACTIVITY_SECONDS"), name: "BOXOFFICE_QUEUE_INACTIVITY_SECONDS", default: 120, range: 10...3_600))
+        // Passes are signed with a key derived from this (never with the JWT key itself).
+        domainSettings.queuePassSecret = requiredSetting(nil, "BOXOFFICE_QUEUE_PASS_SECRET") ?? secret
         domainSettings.adminEmail = requiredSetting(nil, "BOXOFFICE_ADMIN_EMAIL")
         domainSettings.adminPassword = requiredSetting(nil, "BOXOFFICE_ADMIN_PASSWORD")
         if requiredSetting(nil, "BOXOFFICE_FAULT_EXIT_AFTER_SALE_COMMIT") == "1" {
