@@ -38,8 +38,9 @@ function remember(apiHold, extra = {}) {
 }
 
 /** Holds seats: body is {seat_ids} or {count, category?}. Rejects with ApiError. */
-export async function createHold(showtimeId, body, showtime) {
-  const created = await post(`/showtimes/${showtimeId}/holds`, body);
+/** `queuePass`: the waiting room's pass, when the sale has one. */
+export async function createHold(showtimeId, body, showtime, { queuePass = null } = {}) {
+  const created = await post(`/showtimes/${showtimeId}/holds`, body, queuePass ? { headers: { 'Queue-Pass': queuePass } } : {});
   remember(created, {
     showtime: showtime && { id: showtime.id, title: showtime.movie.title, starts_at: showtime.starts_at, hall: showtime.hall.name },
     checkout_key: newKey(),

@@ -6,6 +6,7 @@ import { SeatFeed } from './live.js';
 import { SeatMap, categoryColours } from './seatmap.js';
 import { createHold, currentHold, extendHold, releaseHold, checkoutHold, holdSeatIds, onHold, secondsLeft, verifyHold } from './hold.js';
 import { openSignIn } from './account.js';
+import { waitingRoom, queuePass, forgetTurn } from './queue.js';
 import {
   h, mount, money, day, time, clock, plural, seatName, categoryName, announce, notify, showAlert, errorText, needsSignIn,
 } from './ui.js';
@@ -25,6 +26,10 @@ export async function showShowtime(main, showtimeId) {
   const currency = map.currency;
   const startsAt = Date.parse(showtime.starts_at);
   const onSale = showtime.status !== 'cancelled' && startsAt > Date.now();
+  // A waiting room stands before the seats; the map is for those whose turn it is.
+  const roomOn = onSale && Boolean(showtime.waiting_room) && showtime.waiting_room !== 'off';
+  const opensAt = showtime.sale_opens_at ? Date.parse(showtime.sale_opens_at) : null;
+  const saleOpen = () => opensAt === null || opensAt <= Date.now();
   let busy = false;
 
   const ours = () => { const hold = currentHold(); return hold && hold.showtime_id === showtime.id ? hold : null; };
@@ -46,6 +51,8 @@ export async function showShowtime(main, showtimeId) {
     'Live availability is limited right now: a seat may turn out to be taken when you try to hold it.');
   const panel = h('section', { class: 'panel', id: 'booking-panel', 'aria-labelledby': 'panel-title' });
   const alertBox = h('div', { id: 'panel-alert', hidden: true });
+  const queueBox = h('section', { class: 'queue-card', id: 'queue', 'aria-labelledby': 'queue-title' });
+  const layout = h('div', { class: 'booking-layout', hidden: roomOn && !queuePass(showtime.id) });
 
   mount(main,
     h('a', { class: 'back-link', href: '#/' }, '← What\'s on'),
@@ -58,7 +65,8 @@ export async function showShowtime(main, showtimeId) {
     !onSale ? h('p', { class: 'alert alert--error', role: 'alert' },
       showtime.status === 'cancelled' ? 'This showtime has been cancelled, so tickets are no longer on sale.'
         : 'This showtime has already started, so tickets are no longer on sale.') : null,
-    h('div', { class: 'booking-layout' },
+    roomOn ? queueBox : null,
+    mount(layout,
       h('section', { class: 'map-card', 'aria-labelledby': 'map-title' },
         h('div', { class: 'map-card__head' }, h('h2', { id: 'map-title' }, 'Choose your seats'), feedStatus),
         degradedNote,
@@ -164,6 +172,13 @@ export async function showShowtime(main, showtimeId) {
 
   function handleError(error) {
     let text = errorText(error);
+    if (error.code === 'queue_pass_required' && roomOn) {
+      // The turn ended (or never began): back to the line.
+      forgetTurn(showtime.id);
+      layout.hidden = true;
+      stopRoom();
+      stopRoom = startRoom();
+    }
     if (error.code === 'seats_taken') {
       const taken = (error.problem.seat_ids || []).map((id) => seats.get(id)).filter(Boolean);
       applyStatuses(taken.filter((s) => s.status === 'available').map((s) => ({ id: s.id, status: 'held' })));
@@ -180,7 +195,7 @@ export async function showShowtime(main, showtimeId) {
   async function holdSelected() {
     const ids = [...selected];
     await act(async () => {
-      const hold = await createHold(showtime.id, { seat_ids: ids }, showtime);
+      const hold = await createHold(showtime.id, { seat_ids: ids }, showtime, { queuePass: queuePass(showtime.id) });
       selected.clear();
       heldNow(hold);
     }, { signInLead: 'Sign in or create an account to hold your seats.' });
@@ -189,7 +204,7 @@ export async function showShowtime(main, showtimeId) {
   async function holdBest(count, category) {
     await act(async () => {
       const body = category ? { count, category } : { count };
-      const hold = await createHold(showtime.id, body, showtime);
+      const hold = await createHold(showtime.id, body, showtime, { queuePass: queuePass(showtime.id) });
       selected.clear();
       heldNow(hold);
     }, { signInLead: 'Sign in or create an account to hold your seats.' });
@@ -255,6 +270,7 @@ export async function showShowtime(main, showtimeId) {
           h('button', { class: 'button', type: 'button', disabled: busy, onclick: () => act(async () => { await releaseHold(); }) }, 'Release them')));
     }
     const chosen = [...selected].map((id) => seats.get(id)).sort((a, b) => a.y - b.y || a.x - b.x);
+    const closed = onSale && !saleOpen();
     const total = chosen.reduce((sum, s) => sum + s.price, 0);
     const countSelect = h('select', { id: 'best-count', name: 'count' },
       Array.from({ length: MAX_SEATS }, (_, i) => h('option', { value: String(i + 1), selected: i === 1 }, String(i + 1))));
@@ -269,7 +285,7 @@ export async function showShowtime(main, showtimeId) {
       chosen.length ? totalLine(total) : null,
       h('div', { class: 'actions' },
         h('button', {
-          class: 'button button--primary button--block', type: 'button', id: 'hold-selected', disabled: !chosen.length || busy || !onSale,
+          class: 'button button--primary button--block', type: 'button', id: 'hold-selected', disabled: !chosen.length || busy || !onSale || closed,
           'aria-busy': busy ? 'true' : null, onclick: holdSelected,
         }, chosen.length ? `Hold ${plural(chosen.length, 'seat')}` : 'Hold seats'),
         chosen.length ? h('button', { class: 'button button--ghost', type: 'button', onclick: () => { selected.clear(); seatMap.refreshAll(); renderPanel(); announce('Selection cleared.'); } }, 'Clear') : null),
@@ -282,7 +298,8 @@ export async function showShowtime(main, showtimeId) {
         h('div', { class: 'best-seats__fields' },
           h('div', { class: 'field' }, h('label', { for: 'best-count' }, 'Seats'), countSelect),
           h('div', { class: 'field field--grow' }, h('label', { for: 'best-category' }, 'Category'), categorySelect)),
-        h('button', { class: 'button button--block', type: 'submit', id: 'hold-best', disabled: busy || !onSale }, 'Find and hold the best seats')));
+        h('button', { class: 'button button--block', type: 'submit', id: 'hold-best', disabled: busy || !onSale || closed }, 'Find and hold the best seats')),
+      closed ? h('p', { class: 'alert alert--info', id: 'sale-opens' }, `Tickets go on sale ${day(showtime.sale_opens_at)} at ${time(showtime.sale_opens_at)}.`) : null);
   }
 
   function renderHold(hold) {
@@ -352,8 +369,24 @@ export async function showShowtime(main, showtimeId) {
   renderPanel();
   if (ours()) verifyHold().catch(() => {});
 
+  // --- The waiting room ---
+  function startRoom() {
+    return waitingRoom(queueBox, showtime, {
+      onAdmitted: () => {
+        layout.hidden = false;
+        renderPanel();
+        document.getElementById('map-title')?.focus();
+      },
+    });
+  }
+  let stopRoom = roomOn ? startRoom() : () => {};
+  // Without a room, the hold buttons come alive at the opening.
+  const opening = !roomOn && onSale && !saleOpen() ? setTimeout(renderPanel, Math.min(opensAt - Date.now() + 250, 2 ** 31 - 1)) : null;
+
   return () => {
     feed.stop();
     unsubscribe();
+    stopRoom();
+    clearTimeout(opening);
   };
 }

@@ -256,6 +256,18 @@ def ticket_for_today():
     return booking["ticket_code"]
 
 
+def another_showtime(other_than):
+    """The id of a scheduled showtime of the demo programme other than `other_than`."""
+    import datetime
+    today = datetime.date.today()
+    for offset in range(0, 8):
+        _, listed = call("GET", f"/showtimes?date={(today + datetime.timedelta(days=offset)).isoformat()}&limit=50")
+        for item in (listed or {}).get("items", []):
+            if item["id"] != other_than:
+                return item["id"]
+    raise AssertionError("no other showtime in the demo programme")
+
+
 def check(what):
     log(f"ok   {what}")
 
@@ -469,6 +481,32 @@ def main():
         door.screenshot("door-unknown", "#door-result")
         assert len(door.all("#door-history li")) == (4 if today_code else 2)
         check("the door page checks typed codes: " + ("valid, already used, " if today_code else "") + "cancelled, unknown")
+
+        # A premiere with a waiting room. Alice (signed in) opens it and is in the line at once;
+        # while staff hold admission she sees her place and a progress bar, and when they resume
+        # it her page moves on to the seat map by itself, where she holds seats with her pass.
+        room_id = another_showtime(int(showtime_path.rsplit("/", 1)[1]))
+        _, login = call("POST", "/auth/login", {"email": os.environ["BOXOFFICE_ADMIN_EMAIL"], "password": os.environ["BOXOFFICE_ADMIN_PASSWORD"]})
+        admin = login["access_token"]
+        status, _ = call("PUT", f"/admin/showtimes/{room_id}", {"waiting_room": "always"}, token=admin)
+        assert status == 200, status
+        status, _ = call("PUT", f"/admin/showtimes/{room_id}/queue", {"paused": True}, token=admin)
+        assert status == 200, status
+        alice.open(f"/#/showtime/{room_id}")
+        alice.wait(lambda: alice.find("#queue").get_attribute("data-status") == "waiting", "the waiting room")
+        alice.wait(lambda: "Number 1 in line" in alice.text_of("#queue-position"), "her place in the line")
+        assert alice.find("#queue-progress").get_attribute("max") == "100"
+        assert alice.driver.execute_script("return document.querySelector('.booking-layout').hidden"), "no seat map while waiting"
+        alice.screenshot("waiting-room", "#queue")
+        status, figures = call("PUT", f"/admin/showtimes/{room_id}/queue", {"paused": False}, token=admin)
+        assert status == 200 and figures["waiting"] == 1, (status, figures)
+        alice.wait(lambda: alice.find("#queue").get_attribute("data-status") == "admitted", "her turn", timeout=10)
+        alice.wait_map()
+        alice.click("#hold-best", "Find and hold the best seats")
+        alice.present("#hold-countdown", "the hold made with her queue pass")
+        alice.click("#release-hold")
+        alice.present("#hold-selected", "the selection panel again")
+        check("a waiting room: Alice's place and progress while admission is held, then the seat map by itself and a hold with her pass")
 
         # A phone-sized look at the seat map, for the record.
         phone = Page("phone", 390, 844)
