@@ -101,6 +101,7 @@ let package = Package(
                 "BoxOffice",
                 "RedisClient",
                 "PostgresClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),

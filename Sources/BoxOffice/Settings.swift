@@ -75,6 +75,12 @@ public struct BoxOfficeSettings: Sendable {
     /// Signs queue passes; every instance must share it (`boxoffice serve` derives it from the
     /// JWT secret unless BOXOFFICE_QUEUE_PASS_SECRET is set).
     public var queuePassSecret = "queue-pass-secret-change-me-queue-pass-secret"
+    /// Webhooks: whether they may point at loopback, private or link-local addresses
+    /// (development and tests), how long a receiver has to answer, and when a failed delivery
+    /// is tried again (the wait doubles each time) and given up.
+    public var webhooksAllowPrivateTargets = false
+    public var webhookTimeout: Duration = .seconds(5)
+    public var webhookDelivery = DeliveryPolicy()
     /// Fault injection for tests and fault runs: runs after a payment's sale committed in
     /// PostgreSQL and before Redis is told (e.g. to stop the process there).
     public var afterSaleCommit: (@Sendable () async -> Void)?

@@ -24,6 +24,8 @@ public struct AppDependencies: Sendable {
     public var bookings: BookingService
     /// Waiting rooms in front of on-sales.
     public var waitingRoom: WaitingRoom
+    /// The notifications outbox and its webhooks.
+    public var notifications: NotificationStore
     public var logger: Logger
 
     public init(
@@ -49,6 +51,7 @@ public struct AppDependencies: Sendable {
             postgres: postgres, holds: holds, provider: paymentProvider, settings: settings, logger: logger
         )
         self.bookings = BookingService(postgres: postgres, checkout: checkout, settings: settings, logger: logger)
+        self.notifications = NotificationStore(postgres: postgres)
         self.waitingRoom = WaitingRoom(redis: redis, scripts: scripts.queue, layouts: holds.layouts, settings: settings, logger: logger)
         self.logger = logger
     }
@@ -106,6 +109,9 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
     CatalogueController(dependencies).addRoutes(to: router)
     HoldsController(holds: dependencies.holds, broadcaster: dependencies.broadcaster, waitingRoom: dependencies.waitingRoom)
         .addRoutes(to: router)
+    WebhooksController(
+        store: dependencies.notifications, targets: WebhookTargets(allowPrivate: dependencies.settings.webhooksAllowPrivateTargets)
+    ).addRoutes(to: router)
     QueueController(waitingRoom: dependencies.waitingRoom, clientAddresses: ClientAddressResolver(trustedProxies: settings.trustedProxies))
         .addRoutes(to: router)
     BookingsController(
@@ -146,7 +152,12 @@ public func buildApplication(
             timeout: dependencies.settings.pendingBookingTimeout, logger: dependencies.logger
         ),
         RefundSweeper(refunds: dependencies.checkout.refunds, logger: dependencies.logger),
-        dependencies.waitingRoom.admitter()
+        dependencies.waitingRoom.admitter(),
+        WebhookDeliverer(
+            store: dependencies.notifications, policy: dependencies.settings.webhookDelivery,
+            targets: WebhookTargets(allowPrivate: dependencies.settings.webhooksAllowPrivateTargets),
+            timeout: dependencies.settings.webhookTimeout, logger: dependencies.logger
+        )
     )
     return app
 }

@@ -125,6 +125,13 @@ struct ServeCommand: AsyncParsableCommand {
         domainSettings.queueInactivity = .seconds(try positive(requiredSetting(nil, "BOXOFFICE_QUEUE_INACTIVITY_SECONDS"), name: "BOXOFFICE_QUEUE_INACTIVITY_SECONDS", default: 120, range: 10...3_600))
         // Passes are signed with a key derived from this (never with the JWT key itself).
         domainSettings.queuePassSecret = requiredSetting(nil, "BOXOFFICE_QUEUE_PASS_SECRET") ?? secret
+        domainSettings.webhooksAllowPrivateTargets = requiredSetting(nil, "BOXOFFICE_WEBHOOKS_ALLOW_PRIVATE") == "1"
+        domainSettings.webhookTimeout = .seconds(try positive(requiredSetting(nil, "BOXOFFICE_WEBHOOK_TIMEOUT_SECONDS"), name: "BOXOFFICE_WEBHOOK_TIMEOUT_SECONDS", default: 5, range: 1...60))
+        domainSettings.webhookDelivery = DeliveryPolicy(
+            firstWait: .seconds(try positive(requiredSetting(nil, "BOXOFFICE_WEBHOOK_FIRST_RETRY_SECONDS"), name: "BOXOFFICE_WEBHOOK_FIRST_RETRY_SECONDS", default: 5, range: 1...3_600)),
+            longestWait: .seconds(3600),
+            maxAttempts: try positive(requiredSetting(nil, "BOXOFFICE_WEBHOOK_MAX_ATTEMPTS"), name: "BOXOFFICE_WEBHOOK_MAX_ATTEMPTS", default: 10, range: 1...100)
+        )
         domainSettings.adminEmail = requiredSetting(nil, "BOXOFFICE_ADMIN_EMAIL")
         domainSettings.adminPassword = requiredSetting(nil, "BOXOFFICE_ADMIN_PASSWORD")
         if requiredSetting(nil, "BOXOFFICE_FAULT_EXIT_AFTER_SALE_COMMIT") == "1" {
