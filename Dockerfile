@@ -7,7 +7,7 @@ ARG SWIFT_VERSION=6.1
 # ---- build -------------------------------------------------------------------------------
 FROM swift:${SWIFT_VERSION}-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libhiredis-dev libpq-dev libqrencode-dev \
+ && apt-get install -y --no-install-recommends libhiredis-dev libpq-dev libqrencode-dev libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
@@ -28,7 +28,7 @@ RUN swift build -c release --product boxoffice --static-swift-stdlib \
 # ---- run ---------------------------------------------------------------------------------
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libhiredis0.14 libpq5 libqrencode4 ca-certificates tzdata \
+ && apt-get install -y --no-install-recommends libhiredis0.14 libpq5 libqrencode4 libcurl4 ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --user-group --home-dir /app --shell /usr/sbin/nologin boxoffice \
  && mkdir -p /app/data/posters && chown -R boxoffice:boxoffice /app/data

@@ -42,6 +42,12 @@ let package = Package(
             path: "Sources/CLibpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // E-mail over SMTP (libcurl), for notifications.
+        .systemLibrary(
+            name: "CCurl",
+            path: "Sources/CCurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
         // QR codes of e-tickets.
         .systemLibrary(
             name: "CQRencode",
@@ -84,6 +90,7 @@ let package = Package(
                 "RedisClient",
                 "PostgresClient",
                 "CQRencode",
+                "CCurl",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "NIOPosix", package: "swift-nio"),

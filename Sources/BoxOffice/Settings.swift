@@ -81,6 +81,9 @@ public struct BoxOfficeSettings: Sendable {
     public var webhooksAllowPrivateTargets = false
     public var webhookTimeout: Duration = .seconds(5)
     public var webhookDelivery = DeliveryPolicy()
+    /// The relay customers' e-mails go through; nil: none are sent (they wait, recorded, until
+    /// one is configured).
+    public var smtp: SMTPSettings?
     /// Fault injection for tests and fault runs: runs after a payment's sale committed in
     /// PostgreSQL and before Redis is told (e.g. to stop the process there).
     public var afterSaleCommit: (@Sendable () async -> Void)?

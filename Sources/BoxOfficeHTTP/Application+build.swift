@@ -159,5 +159,11 @@ public func buildApplication(
             timeout: dependencies.settings.webhookTimeout, logger: dependencies.logger
         )
     )
+    if let smtp = dependencies.settings.smtp {
+        app.addServices(EmailDeliverer(
+            postgres: dependencies.postgres, mailer: SMTPMailer(settings: smtp), policy: dependencies.settings.webhookDelivery,
+            timeZone: dependencies.settings.timeZone, logger: dependencies.logger
+        ))
+    }
     return app
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 public import BoxOffice
 import Foundation
+import Glibc
 public import Logging
 import NIOCore
 import NIOHTTP1

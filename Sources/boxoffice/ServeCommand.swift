@@ -132,6 +132,16 @@ struct ServeCommand: AsyncParsableCommand {
             longestWait: .seconds(3600),
             maxAttempts: try positive(requiredSetting(nil, "BOXOFFICE_WEBHOOK_MAX_ATTEMPTS"), name: "BOXOFFICE_WEBHOOK_MAX_ATTEMPTS", default: 10, range: 1...100)
         )
+        if let url = requiredSetting(nil, "BOXOFFICE_SMTP_URL") {
+            guard url.hasPrefix("smtp://") || url.hasPrefix("smtps://") else {
+                throw StartupError("BOXOFFICE_SMTP_URL is '\(url)'; give smtp://host:port or smtps://host:port")
+            }
+            domainSettings.smtp = SMTPSettings(
+                url: url, requireTLS: requiredSetting(nil, "BOXOFFICE_SMTP_STARTTLS") == "1",
+                username: requiredSetting(nil, "BOXOFFICE_SMTP_USERNAME"), password: requiredSetting(nil, "BOXOFFICE_SMTP_PASSWORD"),
+                from: requiredSetting(nil, "BOXOFFICE_MAIL_FROM") ?? "BoxOffice <tickets@boxoffice.local>"
+            )
+        }
         domainSettings.adminEmail = requiredSetting(nil, "BOXOFFICE_ADMIN_EMAIL")
         domainSettings.adminPassword = requiredSetting(nil, "BOXOFFICE_ADMIN_PASSWORD")
         if requiredSetting(nil, "BOXOFFICE_FAULT_EXIT_AFTER_SALE_COMMIT") == "1" {

@@ -13,7 +13,7 @@
 # symlink to it. No permissions outside the repo are changed.
 
 BOXOFFICE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-BOXOFFICE_PACKAGES=(redis-server redis-tools postgresql postgresql-contrib libhiredis-dev libpq-dev libqrencode-dev zbar-tools)
+BOXOFFICE_PACKAGES=(redis-server redis-tools postgresql postgresql-contrib libhiredis-dev libpq-dev libqrencode-dev libcurl4-openssl-dev zbar-tools)
 BOXOFFICE_SERVICE_TIMEOUT=${BOXOFFICE_SERVICE_TIMEOUT:-30}  # seconds to wait for a service
 
 # Ports of each environment; the test ones differ so a running dev server is not disturbed.
@@ -126,6 +126,28 @@ python_with() {  # MODULE [PACKAGE]
     fi
     "$venv/bin/python" -m pip install -q "$package" >&2 || die "pip install $package failed"
     echo "$venv/bin/python"
+}
+
+# ---------------------------------------------------------------------------------------
+# A local SMTP sink (aiosmtpd from PyPI): every message lands in a maildir, to be read.
+
+smtp_sink_dir() { printf '%s/mail' "$(env_dir "$1")"; }
+
+start_smtp_sink() {  # ENV PORT
+    local dir python pid
+    dir=$(smtp_sink_dir "$1")
+    mkdir -p "$dir"
+    pid=$(cat "$dir/sink.pid" 2>/dev/null) && pid_is "$pid" python && port_in_use "$2" && return 0
+    python=$(python_with aiosmtpd)
+    log "starting an SMTP sink ($1) on port $2: messages go to ${dir#"$BOXOFFICE_ROOT/"}/maildir"
+    nohup "$python" -m aiosmtpd -n -l "127.0.0.1:$2" -c aiosmtpd.handlers.Mailbox "$dir/maildir" \
+        </dev/null >>"$dir/sink.log" 2>&1 &
+    echo $! >"$dir/sink.pid"
+    wait_until 20 port_in_use "$2" || die_with_log "the SMTP sink did not listen on $2" "$dir/sink.log"
+}
+
+stop_smtp_sink() {  # ENV
+    stop_pidfile "$(smtp_sink_dir "$1")/sink.pid" python 5
 }
 
 # ---------------------------------------------------------------------------------------
