@@ -20,6 +20,8 @@ final class Measurements: Sendable {
         var holdSent: [SeatKey: UInt64] = [:]
         var confirmedAt: [UInt64] = []
         var holdsAt: [UInt64] = []
+        /// When each waiting-room join was answered (`launch --waiting-room`).
+        var joinsAt: [UInt64] = []
         /// When someone first saw each showtime with no free seat.
         var soldOutAt: [Int: UInt64] = [:]
         /// Every 5xx and every request that got no answer ("transport"), when.

@@ -51,6 +51,28 @@ struct LaunchOptions: ParsableArguments, Sendable {
     @Flag(name: .customLong("only-ceiling"), help: "Measure the ceiling (with and without group commit) and stop: no sale over HTTP.")
     var onlyCeiling = false
 
+    @Flag(
+        name: .customLong("waiting-room"),
+        help: "Sell twice, on fresh showtimes of the same size: without a waiting room, then with one (waiting_room always); compare holds, pace, fairness, wait estimates. No ceiling, no watchers."
+    )
+    var waitingRoom = false
+    @Option(name: .customLong("pre-queue-seconds"), help: "With --waiting-room: a quarter of the people arrive over this many seconds before the opening (e.g. 60).")
+    var preQueueSeconds = 10.0
+    @Option(name: .customLong("arrival-seconds"), help: "With --waiting-room: the other people arrive over this many seconds after the opening.")
+    var arrivalSeconds = 5.0
+    @Option(name: .customLong("queue-poll-ms"), help: "With --waiting-room: a waiting person polls their ticket this often (±25% jitter), more seldom when the estimated wait is long.")
+    var queuePollMilliseconds = 1000
+    @Option(name: .customLong("queue-poll-max-seconds"), help: "With --waiting-room: the longest time between two polls (a person polls every estimated wait ÷ 5, within these bounds).")
+    var queuePollMaxSeconds = 5.0
+    @Option(name: .customLong("queue-connections"), help: "With --waiting-room: HTTP connections for joins and polls (a client pool of their own; shopping has --concurrency).")
+    var queueConnections = 32
+    @Option(name: .customLong("queue-admissions-per-second"), help: "With --waiting-room: each room's admissions per second (PUT /admin/showtimes/{id}/queue); default the server's setting.")
+    var queueAdmissionsPerSecond: Int?
+    @Option(name: .customLong("queue-max-active"), help: "With --waiting-room: each room's active shoppers at most; default the server's (from the seats left).")
+    var queueMaxActive: Int?
+    @Option(name: .customLong("queue-patience-seconds"), help: "With --waiting-room: a person still waiting after this long leaves.")
+    var queuePatienceSeconds = 300.0
+
     var ceilingShowtimeCount: Int { ceiling || onlyCeiling ? (ceilingShowtimes ?? showtimes) : 0 }
 }
 
@@ -75,7 +97,9 @@ struct LaunchCommand: AsyncParsableCommand {
         let measurements = Measurements()
         let api = API(client: client, baseURL: options.url, measurements: measurements)
         do {
-            let violations = try await simulate(api: api, postgres: postgres, redis: redis, client: client, measurements: measurements)
+            let violations = options.waitingRoom
+                ? try await WaitingRoomComparison(options: options, client: client, postgres: postgres, redis: redis).run()
+                : try await simulate(api: api, postgres: postgres, redis: redis, client: client, measurements: measurements)
             try await client.shutdown()
             await postgres.close()
             await redis.close()

@@ -22,6 +22,8 @@ struct Stage: Sendable {
     /// Each showtime's seats, decoded once here: people's devices each decode their own map,
     /// but one generator decoding it for hundreds of them at the opening measured itself.
     var layouts: [Int: ShowtimeSeats]
+    /// An admin's token (the waiting-room run configures its showtimes with it).
+    var adminToken: String
 }
 
 enum SetupError: Error, CustomStringConvertible {
@@ -94,7 +96,7 @@ func buildStage(options: LaunchOptions, api: API, postgres: PostgresPool) async 
         }
         layouts[showtime.id] = layout
     }
-    return Stage(showtimes: showtimes, ceilingShowtimes: ceilingShowtimes, unbatchedCeilingShowtimes: unbatchedCeilingShowtimes, userIDs: userIDs, tokens: userTokens, layouts: layouts)
+    return Stage(showtimes: showtimes, ceilingShowtimes: ceilingShowtimes, unbatchedCeilingShowtimes: unbatchedCeilingShowtimes, userIDs: userIDs, tokens: userTokens, layouts: layouts, adminToken: admin)
 }
 
 func rowLabel(_ index: Int) -> String {

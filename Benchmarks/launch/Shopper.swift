@@ -49,7 +49,10 @@ struct Shopper: Sendable {
     let measurements: Measurements
     let board: SaleBoard
 
-    func shop(token: String, showtimeID: Int, prefersBest: Bool, seed: UInt64) async {
+    /// Returns whether the person got seats (and went on to check out). A person admitted from
+    /// a waiting room sends its `queuePass` with every hold.
+    @discardableResult
+    func shop(token: String, showtimeID: Int, prefersBest: Bool, seed: UInt64, queuePass: String? = nil) async -> Bool {
         var random = SplitMix(seed: seed)
         let wanted = [1, 2, 2, 2, 3, 4].randomElement(using: &random)!
         // Seats a 409 named as just taken: marked held on this person's map until it shows
@@ -69,7 +72,7 @@ struct Shopper: Sendable {
             guard let map = await seatMap(showtimeID, token: token) else {
                 if await waitAfterError() { continue }
                 measurements.count("gave_up_after_errors")
-                return
+                return false
             }
             let freeCount = map.freeCount
             if freeCount == 0 {
@@ -78,7 +81,7 @@ struct Shopper: Sendable {
                     state.counters["sold_out_seen", default: 0] += 1
                     if state.soldOutAt[showtimeID] == nil { state.soldOutAt[showtimeID] = now }
                 }
-                return
+                return false
             }
             let body: String
             var chosen: [Int] = []
@@ -89,12 +92,15 @@ struct Shopper: Sendable {
                 body = "{\"seat_ids\": \(chosen)}"
             }
             let sentAt = measurements.elapsedMicroseconds
-            guard let reply = try? await api.call("POST /showtimes/{id}/holds", .POST, "/showtimes/\(showtimeID)/holds", token: token, json: body),
+            guard let reply = try? await api.call(
+                "POST /showtimes/{id}/holds", .POST, "/showtimes/\(showtimeID)/holds", token: token, json: body,
+                headers: queuePass.map { [("Queue-Pass", $0)] } ?? []
+            ),
                   reply.status < 500 else {
                 measurements.count("hold_errors")
                 if await waitAfterError() { continue }
                 measurements.count("gave_up_after_errors")
-                return
+                return false
             }
             choices += 1
             switch reply.status {
@@ -105,7 +111,7 @@ struct Shopper: Sendable {
                     state.holdsAt.append(measurements.elapsedMicroseconds)
                 }
                 await checkOut(reply, token: token, random: &random)
-                return
+                return true
             case 409:
                 measurements.count("conflicts")
                 taken.formUnion(reply.json["seat_ids"] as? [Int] ?? [])
@@ -115,10 +121,14 @@ struct Shopper: Sendable {
                 continue
             default:
                 measurements.count("hold_errors")
-                return
+                if let code = reply.json["code"] as? String ?? (reply.json["error"] as? [String: Any])?["code"] as? String {
+                    measurements.count("hold_refused_\(code)")
+                }
+                return false
             }
         }
         measurements.count("gave_up")
+        return false
     }
 
     private func seatMap(_ showtimeID: Int, token: String) async -> SeatMapSnapshot? {
