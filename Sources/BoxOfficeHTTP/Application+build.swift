@@ -107,6 +107,7 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
     AccountsController(dependencies: dependencies, clientAddresses: ClientAddressResolver(trustedProxies: settings.trustedProxies))
         .addRoutes(to: router)
     CatalogueController(dependencies).addRoutes(to: router)
+    CinemasController(cinemas: CinemaStore(postgres: dependencies.postgres)).addRoutes(to: router)
     HoldsController(holds: dependencies.holds, broadcaster: dependencies.broadcaster, waitingRoom: dependencies.waitingRoom)
         .addRoutes(to: router)
     WebhooksController(

@@ -58,18 +58,22 @@ public struct ShowtimesController: Sendable {
         let page = try SchedulingQuery.page(request)
         var validator = Validator()
         let date = request.uri.queryParameters["date"].map(String.init) ?? SchedulingTime.today(in: timeZone)
-        let day = SchedulingTime.dayBounds(date, in: timeZone)
+        // The day as each showtime's cinema counts it: every zone's day lies within UTC's ±14 h.
+        let day = SchedulingTime.dayBounds(date, in: .gmt)
         validator.check(day != nil, "date", "must be a day as YYYY-MM-DD.")
         let genre = SchedulingQuery.integer(request, "genre", &validator)
-        let movie = SchedulingQuery.integer(request, "movie_id", &validator)
+        let movie = SchedulingQuery.integer(request, "movie_id", &validator) ?? SchedulingQuery.integer(request, "movie", &validator)
         let hall = SchedulingQuery.integer(request, "hall_id", &validator)
-        for (name, id) in [("genre", genre), ("movie_id", movie), ("hall_id", hall)] {
+        let cinema = SchedulingQuery.integer(request, "cinema", &validator)
+        for (name, id) in [("genre", genre), ("movie_id", movie), ("hall_id", hall), ("cinema", cinema)] {
             if let id { validator.check(id >= 1, name, "must be an id, 1 or more.") }
         }
+        let city = request.uri.queryParameters["city"].map(String.init)
+        if let city { validator.check(!city.isEmpty && city.count <= 100 && !city.contains("\0"), "city", "must be 1 to 100 characters.") }
         try validator.validate()
         return ShowtimeFilter(
-            from: day!.start, to: day!.end, genreID: genre, movieID: movie, hallID: hall,
-            limit: page.limit, offset: page.offset
+            from: day!.start.addingTimeInterval(-14 * 3600), to: day!.end.addingTimeInterval(14 * 3600), genreID: genre,
+            movieID: movie, hallID: hall, localDate: date, cinemaID: cinema, city: city, limit: page.limit, offset: page.offset
         )
     }
 }

@@ -187,6 +187,8 @@ struct ServeCommand: AsyncParsableCommand {
                 throw StartupError("cannot reach Redis at \(redisConfiguration.address) (\(error)); start it (scripts/run services) or set BOXOFFICE_REDIS_URL")
             }
             try await redisClient.load(scripts.all)
+            // The default cinema keeps following BOXOFFICE_TIMEZONE until an admin edits it.
+            try await CinemaStore(postgres: postgres).adoptSettings(timeZone: domainSettings.timeZone)
             if let email = domainSettings.adminEmail, let password = domainSettings.adminPassword {
                 let outcome = try await ensureAdmin(email: email, password: password, postgres: postgres, settings: domainSettings)
                 logger.info("\(outcome)")

@@ -19,9 +19,11 @@ public struct HallStore: Sendable {
         let name = input.name.trimmingCharacters(in: .whitespacesAndNewlines)
         return try await Self.mapNameClash(name) {
             try await postgres.withTransaction { connection in
+                try await Self.checkCinema(input.cinemaID, on: connection)
                 let id = try await connection.query("""
-                    INSERT INTO halls (name, cleaning_minutes, best_view_x, best_view_y)
-                    VALUES (\(name), \(input.cleaningMinutes), \(bestView.x), \(bestView.y))
+                    INSERT INTO halls (name, cleaning_minutes, best_view_x, best_view_y, cinema_id)
+                    VALUES (\(name), \(input.cleaningMinutes), \(bestView.x), \(bestView.y),
+                            COALESCE(\(input.cinemaID)::bigint, default_cinema()))
                     RETURNING id
                     """).first!.decode(Int.self, column: "id")
                 try await Self.insertSeats(layout, hall: id, on: connection)
@@ -59,6 +61,7 @@ public struct HallStore: Sendable {
                 // Locks out showtimes being scheduled on the seats we may replace.
                 let found = try await connection.query("SELECT id FROM halls WHERE id = \(id) FOR UPDATE")
                 guard !found.isEmpty else { throw BoxOfficeError.notFound("Hall \(id)") }
+                try await Self.checkCinema(input.cinemaID, on: connection)
 
                 var bestView = input.bestView
                 if let layout, try await Self.currentSeats(id, on: connection) != layout.seats {
@@ -77,6 +80,7 @@ public struct HallStore: Sendable {
                     UPDATE halls SET name = \(name), cleaning_minutes = \(input.cleaningMinutes),
                       best_view_x = COALESCE(\(bestView?.x), best_view_x),
                       best_view_y = COALESCE(\(bestView?.y), best_view_y),
+                      cinema_id = COALESCE(\(input.cinemaID)::bigint, cinema_id),
                       updated_at = now()
                     WHERE id = \(id)
                     """)
@@ -201,8 +205,16 @@ public struct HallStore: Sendable {
         }
     }
 
+    /// 422 naming `cinema_id` when it names no cinema.
+    static func checkCinema(_ id: Int?, on connection: PostgresConnection) async throws {
+        guard let id else { return }
+        guard try await connection.query("SELECT 1 FROM cinemas WHERE id = \(id) FOR KEY SHARE").first != nil else {
+            throw BoxOfficeError.validation(field: "cinema_id", "there is no cinema \(id).")
+        }
+    }
+
     static let hallSelect = """
-        SELECT h.id, h.name, h.cleaning_minutes, h.best_view_x, h.best_view_y,
+        SELECT h.id, h.cinema_id, h.name, h.cleaning_minutes, h.best_view_x, h.best_view_y,
           (SELECT count(*) FROM seats s WHERE s.hall_id = h.id AND s.retired_at IS NULL) AS seat_count,
           ARRAY(SELECT DISTINCT s.category FROM seats s WHERE s.hall_id = h.id AND s.retired_at IS NULL
                 ORDER BY s.category) AS categories
@@ -212,6 +224,7 @@ public struct HallStore: Sendable {
     static func hall(_ row: PostgresRow) throws -> Hall {
         Hall(
             id: try row.decode(Int.self, column: "id"),
+            cinemaID: try row.decode(Int.self, column: "cinema_id"),
             name: try row.decode(String.self, column: "name"),
             cleaningMinutes: try row.decode(Int.self, column: "cleaning_minutes"),
             bestView: SeatPoint(

@@ -31,6 +31,7 @@ public struct HallSeat: Sendable, Codable, Equatable {
 /// A hall; `seats` only where the whole layout is asked for.
 public struct Hall: Sendable, Codable, Equatable {
     public var id: Int
+    public var cinemaID: Int
     public var name: String
     public var cleaningMinutes: Int
     public var bestView: SeatPoint
@@ -40,6 +41,7 @@ public struct Hall: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, name, categories, seats
+        case cinemaID = "cinema_id"
         case cleaningMinutes = "cleaning_minutes"
         case bestView = "best_view"
         case seatCount = "seat_count"
@@ -53,9 +55,13 @@ public struct HallInput: Sendable, Codable {
     public var bestView: SeatPoint?
     /// Required on create; on update, nil keeps the current layout.
     public var layout: LayoutInput?
+    /// The cinema it belongs to; on create, absent means the default (first) cinema; on
+    /// update, absent keeps it.
+    public var cinemaID: Int?
 
     enum CodingKeys: String, CodingKey {
         case name, layout
+        case cinemaID = "cinema_id"
         case cleaningMinutes = "cleaning_minutes"
         case bestView = "best_view"
     }
@@ -94,6 +100,18 @@ public struct Showtime: Sendable, Codable, Equatable {
         public var name: String
     }
 
+    public struct CinemaRef: Sendable, Codable, Equatable {
+        public var id: Int
+        public var name: String
+        public var city: String
+        public var timeZone: String
+
+        enum CodingKeys: String, CodingKey {
+            case id, name, city
+            case timeZone = "time_zone"
+        }
+    }
+
     public var id: Int
     public var startsAt: Date
     public var endsAt: Date
@@ -103,6 +121,9 @@ public struct Showtime: Sendable, Codable, Equatable {
     public var prices: [String: Int]
     public var movie: Movie
     public var hall: HallRef
+    public var cinema: CinemaRef
+    /// The start in the cinema's time zone, with its offset: `2026-05-01T20:00:00+02:00`.
+    public var localStartsAt: String
     public var cancelledAt: Date?
     /// When its seats go on sale; nil: since it was scheduled.
     public var saleOpensAt: Date?
@@ -111,8 +132,9 @@ public struct Showtime: Sendable, Codable, Equatable {
     public var capacity: Int?
 
     enum CodingKeys: String, CodingKey {
-        case id, status, currency, prices, movie, hall, capacity
+        case id, status, currency, prices, movie, hall, capacity, cinema
         case startsAt = "starts_at"
+        case localStartsAt = "local_starts_at"
         case endsAt = "ends_at"
         case cancelledAt = "cancelled_at"
         case saleOpensAt = "sale_opens_at"
@@ -197,12 +219,23 @@ public struct ShowtimeFilter: Sendable {
     public var genreID: Int?
     public var movieID: Int?
     public var hallID: Int?
+    /// The day (YYYY-MM-DD) as each showtime's cinema counts it; `from` and `to` then only
+    /// bound the search (a day spans every time zone within them).
+    public var localDate: String?
+    public var cinemaID: Int?
+    public var city: String?
     public var limit: Int
     public var offset: Int
 
-    public init(from: Date, to: Date, genreID: Int? = nil, movieID: Int? = nil, hallID: Int? = nil, limit: Int = 50, offset: Int = 0) {
+    public init(
+        from: Date, to: Date, genreID: Int? = nil, movieID: Int? = nil, hallID: Int? = nil, localDate: String? = nil,
+        cinemaID: Int? = nil, city: String? = nil, limit: Int = 50, offset: Int = 0
+    ) {
         self.from = from
         self.to = to
+        self.localDate = localDate
+        self.cinemaID = cinemaID
+        self.city = city
         self.genreID = genreID
         self.movieID = movieID
         self.hallID = hallID

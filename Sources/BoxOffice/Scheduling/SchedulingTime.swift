@@ -21,6 +21,14 @@ public enum SchedulingTime {
         return formatter.string(from: date)
     }
 
+    /// `date` as wall-clock time in `timeZone` with its offset: `2026-05-01T20:00:00+02:00`.
+    public static func formatLocal(_ date: Date, in timeZone: TimeZone) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        formatter.timeZone = timeZone
+        return formatter.string(from: date)
+    }
+
     /// The instants `[start, end)` of the calendar day `YYYY-MM-DD` in `timeZone`; nil when
     /// the text is not such a day. A day is not always 24 hours (daylight saving time), so
     /// both ends come from the calendar.

@@ -166,8 +166,11 @@ public struct ShowtimeStore: Sendable {
     public func list(_ filter: ShowtimeFilter) async throws -> ShowtimeList {
         try await postgres.withConnection { connection in
             let total = try await connection.query("""
-                SELECT count(*) AS total FROM showtimes s
+                SELECT count(*) AS total FROM showtimes s JOIN halls h ON h.id = s.hall_id JOIN cinemas c ON c.id = h.cinema_id
                 WHERE s.status = 'scheduled' AND s.starts_at >= \(filter.from) AND s.starts_at < \(filter.to)
+                  AND (\(filter.localDate)::date IS NULL OR (s.starts_at AT TIME ZONE c.time_zone)::date = \(filter.localDate)::date)
+                  AND (\(filter.cinemaID)::bigint IS NULL OR c.id = \(filter.cinemaID))
+                  AND (\(filter.city)::text IS NULL OR lower(c.city) = lower(\(filter.city)))
                   AND (\(filter.movieID)::bigint IS NULL OR s.movie_id = \(filter.movieID))
                   AND (\(filter.hallID)::bigint IS NULL OR s.hall_id = \(filter.hallID))
                   AND (\(filter.genreID)::bigint IS NULL OR EXISTS (
@@ -176,6 +179,9 @@ public struct ShowtimeStore: Sendable {
             let rows = try await connection.query("""
                 \(unescaped: Self.showtimeSelect)
                 WHERE s.status = 'scheduled' AND s.starts_at >= \(filter.from) AND s.starts_at < \(filter.to)
+                  AND (\(filter.localDate)::date IS NULL OR (s.starts_at AT TIME ZONE c.time_zone)::date = \(filter.localDate)::date)
+                  AND (\(filter.cinemaID)::bigint IS NULL OR c.id = \(filter.cinemaID))
+                  AND (\(filter.city)::text IS NULL OR lower(c.city) = lower(\(filter.city)))
                   AND (\(filter.movieID)::bigint IS NULL OR s.movie_id = \(filter.movieID))
                   AND (\(filter.hallID)::bigint IS NULL OR s.hall_id = \(filter.hallID))
                   AND (\(filter.genreID)::bigint IS NULL OR EXISTS (
@@ -284,10 +290,11 @@ public struct ShowtimeStore: Sendable {
         SELECT s.id, s.starts_at, s.ends_at, s.status, s.currency, s.cancelled_at, s.sale_opens_at, s.waiting_room,
           m.id AS movie_id, m.title AS movie_title, m.duration_minutes,
           h.id AS hall_id, h.name AS hall_name,
+          c.id AS cinema_id, c.name AS cinema_name, c.city AS cinema_city, c.time_zone AS cinema_time_zone,
           ARRAY(SELECT p.category FROM showtime_prices p WHERE p.showtime_id = s.id ORDER BY p.category) AS price_categories,
           ARRAY(SELECT p.price_minor FROM showtime_prices p WHERE p.showtime_id = s.id ORDER BY p.category) AS price_amounts,
           (SELECT count(*) FROM showtime_seats ss WHERE ss.showtime_id = s.id) AS capacity
-        FROM showtimes s JOIN movies m ON m.id = s.movie_id JOIN halls h ON h.id = s.hall_id
+        FROM showtimes s JOIN movies m ON m.id = s.movie_id JOIN halls h ON h.id = s.hall_id JOIN cinemas c ON c.id = h.cinema_id
         """
 
     static func load(_ id: Int, withCapacity: Bool, on connection: PostgresConnection) async throws -> Showtime? {
@@ -298,9 +305,11 @@ public struct ShowtimeStore: Sendable {
     static func showtime(_ row: PostgresRow, withCapacity: Bool) throws -> Showtime {
         let categories = try row.decode([String].self, column: "price_categories")
         let amounts = try row.decode([Int].self, column: "price_amounts")
+        let zone = try row.decode(String.self, column: "cinema_time_zone")
+        let startsAt = try row.decode(Date.self, column: "starts_at")
         return Showtime(
             id: try row.decode(Int.self, column: "id"),
-            startsAt: try row.decode(Date.self, column: "starts_at"),
+            startsAt: startsAt,
             endsAt: try row.decode(Date.self, column: "ends_at"),
             status: try row.decode(String.self, column: "status"),
             currency: try row.decode(String.self, column: "currency"),
@@ -311,6 +320,11 @@ public struct ShowtimeStore: Sendable {
                 durationMinutes: try row.decode(Int.self, column: "duration_minutes")
             ),
             hall: .init(id: try row.decode(Int.self, column: "hall_id"), name: try row.decode(String.self, column: "hall_name")),
+            cinema: .init(
+                id: try row.decode(Int.self, column: "cinema_id"), name: try row.decode(String.self, column: "cinema_name"),
+                city: try row.decode(String.self, column: "cinema_city"), timeZone: zone
+            ),
+            localStartsAt: SchedulingTime.formatLocal(startsAt, in: TimeZone(identifier: zone) ?? .gmt),
             cancelledAt: try row.decode(Date?.self, column: "cancelled_at"),
             saleOpensAt: try row.decode(Date?.self, column: "sale_opens_at"),
             waitingRoom: WaitingRoomMode(rawValue: try row.decode(String.self, column: "waiting_room")) ?? .off,

@@ -1,0 +1,107 @@
+import BoxOffice
+import BoxOfficeHTTP
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// A chain of cinemas: cities, cinemas with their own time zones, and the programme by each
+/// cinema's own day.
+@Suite struct CinemaTests {
+    static func openCinema(_ app: TestApp, _ name: String, city: String, zone: String, as admin: TestApp.User) async throws -> Int {
+        let opened = try await app.request(.post, "/admin/cinemas", as: admin, json: """
+            {"name": "\(name)", "city": "\(city)", "address": "1 Main Street", "time_zone": "\(zone)", "currency": "JPY"}
+            """)
+        #expect(opened.status == .created, "\(String(buffer: opened.body))")
+        return try #require(try opened.json()["id"] as? Int)
+    }
+
+    @Test func todaysHallsBelongToADefaultCinemaAndNewOnesToTheCinemaNamed() async throws {
+        try await TestApp.run { app in
+            let admin = try await app.makeUser(role: .admin)
+            let cinemas = try await app.request(.get, "/cinemas").json()["items"] as? [[String: Any]]
+            let only = try #require(cinemas?.first)
+            #expect(cinemas?.count == 1)
+            #expect(only["time_zone"] as? String == "Europe/Berlin", "from the settings")
+            let plain = try await app.createHall("Studio 1", as: admin)
+            #expect(try await app.request(.get, "/halls/\(plain)").json()["cinema_id"] as? Int == only["id"] as? Int)
+
+            let tokyo = try await Self.openCinema(app, "Shibuya", city: "Tokyo", zone: "Asia/Tokyo", as: admin)
+            let hall = try await app.request(.post, "/admin/halls", as: admin, json: """
+                {"name": "Shibuya 1", "cleaning_minutes": 15, "cinema_id": \(tokyo), "layout": \(TestApp.twoRowLayout)}
+                """)
+            #expect(hall.status == .created)
+            #expect(try hall.json()["cinema_id"] as? Int == tokyo)
+            let nowhere = try await app.request(.post, "/admin/halls", as: admin, json: """
+                {"name": "Nowhere 1", "cleaning_minutes": 15, "cinema_id": 999999, "layout": \(TestApp.twoRowLayout)}
+                """)
+            #expect(nowhere.status == .unprocessableContent)
+            #expect(nowhere.problemFields == ["cinema_id"])
+        }
+    }
+
+    @Test func citiesAndCinemasAreBrowsedByCity() async throws {
+        try await TestApp.run { app in
+            let admin = try await app.makeUser(role: .admin)
+            _ = try await Self.openCinema(app, "Shibuya", city: "Tokyo", zone: "Asia/Tokyo", as: admin)
+            _ = try await Self.openCinema(app, "Shinjuku", city: "Tokyo", zone: "Asia/Tokyo", as: admin)
+            let cities = try await app.request(.get, "/cities").json()["items"] as? [[String: Any]]
+            #expect(cities?.map { $0["name"] as? String } == ["Berlin", "Tokyo"])
+            #expect(cities?.map { $0["cinemas"] as? Int } == [1, 2])
+            let inTokyo = try await app.request(.get, "/cinemas?city=tokyo").json()["items"] as? [[String: Any]]
+            #expect(inTokyo?.map { $0["name"] as? String } == ["Shibuya", "Shinjuku"])
+        }
+    }
+
+    @Test func theProgrammeTakesEachShowtimesDayInItsCinemasZone() async throws {
+        try await TestApp.run { app in
+            let admin = try await app.makeUser(role: .admin)
+            let tokyo = try await Self.openCinema(app, "Shibuya", city: "Tokyo", zone: "Asia/Tokyo", as: admin)
+            let hall = try #require(try await app.request(.post, "/admin/halls", as: admin, json: """
+                {"name": "Shibuya 1", "cleaning_minutes": 15, "cinema_id": \(tokyo), "layout": \(TestApp.twoRowLayout)}
+                """).json()["id"] as? Int)
+            let berlinHall = try await app.createHall("Studio 1", as: admin)
+            let movie = try await app.createMovie("Late Show", as: admin)
+            // 00:30 in Tokyo on day D is still day D-1 in Berlin and in UTC.
+            var tokyoCalendar = Calendar(identifier: .gregorian)
+            tokyoCalendar.timeZone = TimeZone(identifier: "Asia/Tokyo")!
+            let dayD = tokyoCalendar.date(byAdding: .day, value: 4, to: tokyoCalendar.startOfDay(for: Date()))!
+            let lateInTokyo = tokyoCalendar.date(bySettingHour: 0, minute: 30, second: 0, of: dayD)!
+            let parts = tokyoCalendar.dateComponents([.year, .month, .day], from: dayD)
+            let date = String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
+            let tokyoShow = try await app.createShowtime(movie: movie, hall: hall, startsAt: lateInTokyo, as: admin)
+            let berlinShow = try await app.createShowtime(movie: movie, hall: berlinHall, startsAt: lateInTokyo, as: admin)
+
+            let programme = try await app.request(.get, "/showtimes?date=\(date)")
+            #expect(programme.itemIDs == [tokyoShow], "the same instant is day D in Tokyo only")
+            let item = try #require((try programme.json()["items"] as? [[String: Any]])?.first)
+            #expect((item["local_starts_at"] as? String)?.hasSuffix("T00:30:00+09:00") == true, "\(item["local_starts_at"] ?? "")")
+            #expect((item["cinema"] as? [String: Any])?["city"] as? String == "Tokyo")
+
+            let dayBefore = tokyoCalendar.dateComponents([.year, .month, .day], from: dayD.addingTimeInterval(-86_400))
+            let previous = String(format: "%04d-%02d-%02d", dayBefore.year!, dayBefore.month!, dayBefore.day!)
+            #expect(try await app.request(.get, "/showtimes?date=\(previous)").itemIDs == [berlinShow])
+            #expect(try await app.request(.get, "/showtimes?date=\(date)&city=Berlin").itemIDs == [])
+            #expect(try await app.request(.get, "/showtimes?date=\(date)&cinema=\(tokyo)").itemIDs == [tokyoShow])
+        }
+    }
+
+    @Test func onlyAdminsOpenCinemasAndABadOneIsRefusedNamingTheField() async throws {
+        try await TestApp.run { app in
+            let admin = try await app.makeUser(role: .admin)
+            let user = try await app.makeUser()
+            #expect(try await app.request(.post, "/admin/cinemas", as: user, json: #"{"name": "X", "city": "Y", "time_zone": "UTC"}"#).status
+                == .forbidden)
+            let badZone = try await app.request(.post, "/admin/cinemas", as: admin, json: #"{"name": "X", "city": "Y", "time_zone": "Mars/Olympus"}"#)
+            #expect(badZone.status == .unprocessableContent)
+            #expect(badZone.problemFields == ["time_zone"])
+            let missing = try await app.request(.post, "/admin/cinemas", as: admin, json: #"{"name": "X"}"#)
+            #expect(missing.problemFields == ["city", "time_zone"])
+            _ = try await Self.openCinema(app, "Shibuya", city: "Tokyo", zone: "Asia/Tokyo", as: admin)
+            let twice = try await app.request(.post, "/admin/cinemas", as: admin, json: #"{"name": "Shibuya", "city": "Tokyo", "time_zone": "Asia/Tokyo"}"#)
+            #expect(twice.status == .conflict)
+            #expect(twice.problemCode == "cinema_name_taken")
+            #expect(try await app.request(.get, "/cinemas/999999").status == .notFound)
+        }
+    }
+}
