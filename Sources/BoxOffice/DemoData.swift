@@ -1,7 +1,8 @@
 public import Foundation
 public import PostgresClient
 
-/// A small cinema to try the service with: genres, movies, two halls, and a week of
+/// A small chain to try the service with: genres, movies, three cinemas in two cities (one in
+/// another time zone) with four halls, and a week of
 /// showtimes from tomorrow on. Seeding is skipped when movies exist already.
 public struct DemoData: Sendable {
     let postgres: PostgresPool
@@ -51,6 +52,27 @@ public struct DemoData: Sendable {
             categories: [.init(rows: ["D"], category: "premium")], defaultCategory: "standard"
         ))))
 
+        // Two more cinemas: one across town, one in another city and time zone.
+        let cinemas = CinemaStore(postgres: postgres)
+        let kreuzberg = try await cinemas.create(CinemaInput(
+            name: "BoxOffice Kreuzberg", city: "Berlin", address: "Oranienstraße 1", timeZone: settings.timeZone.identifier, currency: "EUR"
+        ))
+        let lisboa = try await cinemas.create(CinemaInput(
+            name: "BoxOffice Lisboa", city: "Lisbon", address: "Avenida da Liberdade 1", timeZone: "Europe/Lisbon", currency: "EUR"
+        ))
+        var kino = HallInput(name: "Kino", cleaningMinutes: 15, layout: LayoutInput(grid: .init(
+            rows: 8, seatsPerRow: 12, aislesAfter: [6], categories: [.init(rows: ["E"], category: "premium")], defaultCategory: "standard"
+        )))
+        kino.cinemaID = kreuzberg.id
+        var sala = HallInput(name: "Sala 1", cleaningMinutes: 15, layout: LayoutInput(grid: .init(
+            rows: 8, seatsPerRow: 14, aislesAfter: [7], categories: [.init(rows: ["E"], category: "premium")], defaultCategory: "standard"
+        )))
+        sala.cinemaID = lisboa.id
+        let kreuzbergHall = try await halls.create(kino)
+        let lisboaHall = try await halls.create(sala)
+        var lisbonCalendar = Calendar(identifier: .gregorian)
+        lisbonCalendar.timeZone = TimeZone(identifier: "Europe/Lisbon")!
+
         let showtimes = ShowtimeStore(postgres: postgres)
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = settings.timeZone
@@ -72,7 +94,18 @@ public struct DemoData: Sendable {
                     count += 1
                 }
             }
+            let smallPrices = ["standard": 1000, "premium": 1300]
+            let berlinEvening = calendar.date(bySettingHour: 19, minute: 45, second: 0, of: date)!
+            let lisbonDay = lisbonCalendar.date(from: calendar.dateComponents([.year, .month, .day], from: date))!
+            let lisbonEvening = lisbonCalendar.date(bySettingHour: 19, minute: 0, second: 0, of: lisbonDay)!
+            for (hall, start) in [(kreuzbergHall.id, berlinEvening), (lisboaHall.id, lisbonEvening)] {
+                _ = try await showtimes.create(ShowtimeInput(
+                    movieID: movieIDs[(day + hall) % movieIDs.count], hallID: hall, startsAt: formatter.string(from: start),
+                    currency: "EUR", prices: smallPrices
+                ), now: now)
+                count += 1
+            }
         }
-        return "Seeded \(genres.count) genres, \(movieIDs.count) movies, 2 halls and \(count) showtimes."
+        return "Seeded \(genres.count) genres, \(movieIDs.count) movies, 3 cinemas in 2 cities, 4 halls and \(count) showtimes."
     }
 }
