@@ -59,8 +59,8 @@ export async function showShowtime(main, showtimeId) {
     h('header', { class: 'showtime-head' },
       h('h1', { tabindex: '-1' }, showtime.movie.title),
       h('p', { class: 'showtime-head__when' },
-        h('time', { datetime: showtime.starts_at }, `${day(showtime.starts_at)} · ${time(showtime.starts_at)}`),
-        ` · ${showtime.hall.name}`,
+        h('time', { datetime: showtime.starts_at }, `${day(showtime.starts_at)} · ${showtime.local_starts_at ? showtime.local_starts_at.slice(11, 16) : time(showtime.starts_at)}`),
+        ` · ${showtime.cinema ? `${showtime.cinema.name}, ` : ''}${showtime.hall.name}`,
         showtime.movie.duration_minutes ? ` · ${showtime.movie.duration_minutes} min` : '')),
     !onSale ? h('p', { class: 'alert alert--error', role: 'alert' },
       showtime.status === 'cancelled' ? 'This showtime has been cancelled, so tickets are no longer on sale.'

@@ -29,7 +29,7 @@ from selenium.common.exceptions import StaleElementReferenceException, TimeoutEx
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE = os.environ["BOXOFFICE_E2E_URL"].rstrip("/")
 ARTIFACTS = os.path.join(os.environ.get("BOXOFFICE_E2E_ARTIFACTS", ".data/e2e-artifacts"), "browser")
@@ -284,6 +284,20 @@ def main():
         alice.present("a.showtime", "a showtime in the programme")
         alice.screenshot("programme")
         check("the programme lists movies with showtimes")
+
+        # A chain: Alice picks the Lisbon cinema; the programme shows its showtimes at Lisbon's
+        # clock, and the choice is remembered across a reload; then all cinemas again.
+        def times():
+            return [e.text for e in alice.all("a.showtime .showtime__time")]
+        Select(alice.find("#cinema")).select_by_visible_text("BoxOffice Lisboa")
+        alice.wait(lambda: times() and set(times()) == {"19:00"}, "Lisbon's programme at Lisbon's clock")
+        alice.driver.refresh()
+        alice.present("a.showtime", "the programme again")
+        assert Select(alice.find("#cinema")).first_selected_option.text == "BoxOffice Lisboa", "the cinema is remembered"
+        assert set(times()) == {"19:00"}, times()
+        Select(alice.find("#cinema")).select_by_visible_text("All cinemas")
+        alice.wait(lambda: len(set(times())) > 1, "every cinema's programme")
+        check("a chain: the Lisbon cinema's programme at Lisbon's clock, remembered; then all cinemas")
         alice.sign_up("Alice", alice_email)
         check("Alice signs up in the page")
 
