@@ -3,6 +3,7 @@ import BoxOfficeHTTP
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import PostgresClient
 import Testing
 
 /// A chain of cinemas: cities, cinemas with their own time zones, and the programme by each
@@ -102,6 +103,32 @@ import Testing
             #expect(twice.status == .conflict)
             #expect(twice.problemCode == "cinema_name_taken")
             #expect(try await app.request(.get, "/cinemas/999999").status == .notFound)
+        }
+    }
+
+    /// A report across cinemas: each showtime's day of the week is its own cinema's; groups by
+    /// cinema and by city.
+    @Test func revenueAcrossCinemasTakesEachShowtimesLocalTimeAndGroupsByCinemaAndCity() async throws {
+        try await TestApp.run { app in
+            let admin = try await app.makeUser(role: .admin)
+            let tokyo = try await Self.openCinema(app, "Shibuya", city: "Tokyo", zone: "Asia/Tokyo", as: admin)
+            let db = app.dependencies.postgres
+            let berlinHall = try await ReportFixture.makeHall(db, "Berlin 1", seats: 4)
+            let tokyoHall = try await ReportFixture.makeHall(db, "Tokyo 1", seats: 4)
+            try await db.query("UPDATE halls SET cinema_id = \(tokyo) WHERE id = \(tokyoHall)")
+            let movie = try await db.query("INSERT INTO movies (title, duration_minutes) VALUES ('Night', 90) RETURNING id")
+                .first!.decode(Int.self, column: "id")
+            // Thursday 15 January 2026, 16:00 UTC: 17:00 Thursday in Berlin, 01:00 Friday in Tokyo.
+            _ = try await ReportFixture.makeShowtime(db, movie: movie, hall: berlinHall, startsAt: "2026-01-15T16:00:00Z", price: 1000)
+            _ = try await ReportFixture.makeShowtime(db, movie: movie, hall: tokyoHall, startsAt: "2026-01-15T16:00:00Z", price: 1000)
+            let week = try await app.request(.get, "/admin/reports/revenue?from=2026-01-15&to=2026-01-16&group_by=day_of_week", as: admin).json()
+            let days = week["groups"] as? [[String: Any]] ?? []
+            #expect(days.map { $0["label"] as? String } == ["Thursday", "Friday"])
+            #expect(days.map { $0["showtimes"] as? Int } == [1, 1])
+            let byCinema = try await app.request(.get, "/admin/reports/revenue?from=2026-01-15&to=2026-01-16&group_by=cinema", as: admin).json()
+            #expect((byCinema["groups"] as? [[String: Any]])?.map { $0["label"] as? String } == ["BoxOffice", "Shibuya"])
+            let byCity = try await app.request(.get, "/admin/reports/revenue?from=2026-01-15&to=2026-01-16&group_by=city", as: admin).json()
+            #expect((byCity["groups"] as? [[String: Any]])?.map { $0["key"] as? String } == ["Berlin", "Tokyo"])
         }
     }
 }

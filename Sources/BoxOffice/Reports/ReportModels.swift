@@ -140,7 +140,7 @@ public struct ShowtimeReportRow: Sendable, Equatable, Encodable {
 /// How the revenue report groups showtimes. Day, day of week and time slot are taken from
 /// the showtime's start in the cinema's time zone.
 public enum RevenueGrouping: String, Sendable, CaseIterable {
-    case movie, genre, hall, day
+    case movie, genre, hall, cinema, city, day
     case dayOfWeek = "day_of_week"
     case timeSlot = "time_slot"
 }

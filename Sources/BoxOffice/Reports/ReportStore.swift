@@ -113,9 +113,10 @@ public struct ReportStore: Sendable {
             WITH slot_names AS (
               SELECT t.name, t.n FROM unnest(\(slots.names)::text[]) WITH ORDINALITY AS t(name, n)
             ), st AS MATERIALIZED (
-              SELECT s.id, s.movie_id, s.hall_id, s.status, s.currency, s.capacity,
-                     s.starts_at AT TIME ZONE \(timeZone.identifier) AS local_start
-              FROM showtimes s
+              -- Each showtime's local time is its own cinema's: days, weekdays and slots follow it.
+              SELECT s.id, s.movie_id, s.hall_id, h.cinema_id, s.status, s.currency, s.capacity,
+                     s.starts_at AT TIME ZONE c.time_zone AS local_start
+              FROM showtimes s JOIN halls h ON h.id = s.hall_id JOIN cinemas c ON c.id = h.cinema_id
               WHERE s.starts_at >= \(period.from) AND s.starts_at < \(period.to)
             ), sold AS (
               SELECT ss.showtime_id, count(*) AS sold
@@ -134,7 +135,7 @@ public struct ReportStore: Sendable {
               WHERE b.confirmed_at IS NOT NULL
               GROUP BY b.showtime_id
             ), per AS MATERIALIZED (
-              SELECT st.id, st.movie_id, st.hall_id, st.status, st.currency, st.local_start,
+              SELECT st.id, st.movie_id, st.hall_id, st.cinema_id, st.status, st.currency, st.local_start,
                      COALESCE(sold.sold, 0) AS sold, COALESCE(money.gross, 0) AS gross, COALESCE(money.refunds, 0) AS refunds,
                      CASE WHEN st.status = 'scheduled' AND st.capacity > 0 THEN 100.0 * COALESCE(sold.sold, 0) / st.capacity END AS occupancy,
                      -- The time slot: the number of slot starts at or before the local time of day,
@@ -200,6 +201,16 @@ public struct ReportStore: Sendable {
             """
             SELECT per.*, h.id::text AS key, h.name AS label, 0 AS sort1, lower(h.name) AS sort2
             FROM per JOIN halls h ON h.id = per.hall_id
+            """
+        case .cinema:
+            """
+            SELECT per.*, c.id::text AS key, c.name AS label, 0 AS sort1, lower(c.city || ' ' || c.name) AS sort2
+            FROM per JOIN cinemas c ON c.id = per.cinema_id
+            """
+        case .city:
+            """
+            SELECT per.*, c.city AS key, c.city AS label, 0 AS sort1, lower(c.city) AS sort2
+            FROM per JOIN cinemas c ON c.id = per.cinema_id
             """
         case .day:
             """
