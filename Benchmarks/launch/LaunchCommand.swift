@@ -60,18 +60,20 @@ struct LaunchOptions: ParsableArguments, Sendable {
     var preQueueSeconds = 10.0
     @Option(name: .customLong("arrival-seconds"), help: "With --waiting-room: the other people arrive over this many seconds after the opening.")
     var arrivalSeconds = 5.0
-    @Option(name: .customLong("queue-poll-ms"), help: "With --waiting-room: a waiting person polls their ticket this often (±25% jitter), more seldom when the estimated wait is long.")
+    @Option(name: .customLong("queue-poll-ms"), help: "With --waiting-room: a waiting person polls their ticket this often (±25% jitter), more seldom when the estimated wait is long (every estimate ÷ 4; before the opening, every time left ÷ 2).")
     var queuePollMilliseconds = 1000
-    @Option(name: .customLong("queue-poll-max-seconds"), help: "With --waiting-room: the longest time between two polls (a person polls every estimated wait ÷ 5, within these bounds).")
+    @Option(name: .customLong("queue-poll-max-seconds"), help: "With --waiting-room: the longest time between two polls.")
     var queuePollMaxSeconds = 5.0
-    @Option(name: .customLong("queue-connections"), help: "With --waiting-room: HTTP connections for joins and polls (a client pool of their own; shopping has --concurrency).")
+    @Option(name: .customLong("queue-connections"), help: "With --waiting-room: HTTP connections for polls, and as many for joins (client pools of their own; shopping has --concurrency).")
     var queueConnections = 32
+    @Option(name: .customLong("queue-polls-per-second"), help: "With --waiting-room: all waiting people's polls together at most this many per second (the simulator's cap; polls wait for a slot), but for people whose estimated wait is 2 s or less.")
+    var queuePollsPerSecond = 1500
     @Option(name: .customLong("queue-admissions-per-second"), help: "With --waiting-room: each room's admissions per second (PUT /admin/showtimes/{id}/queue); default the server's setting.")
     var queueAdmissionsPerSecond: Int?
     @Option(name: .customLong("queue-max-active"), help: "With --waiting-room: each room's active shoppers at most; default the server's (from the seats left).")
     var queueMaxActive: Int?
     @Option(name: .customLong("queue-patience-seconds"), help: "With --waiting-room: a person still waiting after this long leaves.")
-    var queuePatienceSeconds = 300.0
+    var queuePatienceSeconds = 180.0
 
     var ceilingShowtimeCount: Int { ceiling || onlyCeiling ? (ceilingShowtimes ?? showtimes) : 0 }
 }

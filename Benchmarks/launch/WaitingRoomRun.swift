@@ -53,6 +53,104 @@ struct RoomRecord: Sendable {
     var outcome = "none"
 }
 
+/// Spreads the waiting people's polls to at most `perSecond` (`--queue-polls-per-second`): each
+/// poll takes the next free slot and sleeps until it. 20,000 people polling every 1–5 s would ask
+/// for more than the 2 cores serve beside the sale (and this process would spend a core on them).
+final class Pacer: Sendable {
+    let spacing: Duration
+    let next = Mutex(ContinuousClock.now)
+
+    init(perSecond: Int) { spacing = .seconds(1.0 / Double(max(1, perSecond))) }
+
+    func wait() async {
+        let slot = next.withLock { next in
+            let slot = max(ContinuousClock.now, next)
+            next = slot + spacing
+            return slot
+        }
+        try? await Task.sleep(until: slot, clock: .continuous)
+    }
+}
+
+/// At most `limit` callers inside at once, the others waiting in order: joins wait here, not in
+/// the HTTP client's pool (thousands queued there time out and cost this process a core).
+final class Gate: Sendable {
+    private struct State {
+        var free: Int
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var head = 0
+    }
+
+    private let state: Mutex<State>
+
+    init(limit: Int) { state = Mutex(State(free: max(1, limit))) }
+
+    func enter() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let admitted = state.withLock { state -> Bool in
+                if state.free > 0 {
+                    state.free -= 1
+                    return true
+                }
+                state.waiters.append(continuation)
+                return false
+            }
+            if admitted { continuation.resume() }
+        }
+    }
+
+    func leave() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard state.head < state.waiters.count else {
+                state.free += 1
+                return nil
+            }
+            let next = state.waiters[state.head]
+            state.head += 1
+            if state.head >= 1024, state.head * 2 >= state.waiters.count {
+                state.waiters.removeFirst(state.head)
+                state.head = 0
+            }
+            return next
+        }
+        next?.resume()
+    }
+}
+
+/// CPU seconds per process over the first `seconds` after the opening (or until `stop`, if
+/// sooner): the busy part of a sale, without the room's long tail.
+final class EarlyCPU: Sendable {
+    private final class Samples: Sendable {
+        let atOpening = Mutex<ProcessCPU?>(nil)
+        let result = Mutex<[String: Double]?>(nil)
+
+        func close() {
+            let now = ProcessCPU.sample()
+            guard let start = atOpening.withLock({ $0 }) else { return }
+            result.withLock { if $0 == nil { $0 = now.since(start) } }
+        }
+    }
+
+    private let samples = Samples()
+    private let task: Task<Void, Never>
+
+    init(opening: ContinuousClock.Instant, seconds: Int) {
+        let samples = samples
+        task = Task {
+            try? await Task.sleep(until: opening, clock: .continuous)
+            samples.atOpening.withLock { $0 = ProcessCPU.sample() }
+            try? await Task.sleep(until: opening + .seconds(seconds), clock: .continuous)
+            samples.close()
+        }
+    }
+
+    func stop() -> [String: Double] {
+        task.cancel()
+        samples.close()
+        return samples.result.withLock { $0 } ?? [:]
+    }
+}
+
 /// Every person's record, shared by the people's tasks.
 final class RoomLedger: Sendable {
     let records: Mutex<[RoomRecord]>
@@ -141,6 +239,7 @@ struct WaitingRoomComparison {
         let openingElapsed = measurements.elapsedMicroseconds + 1_000_000
         let sampler = SellOutSampler(api: shopper.api, layouts: stage.layouts, showtimes: showtimes, openingElapsed: openingElapsed)
         let sampling = Task { await sampler.run() }
+        let early = EarlyCPU(opening: opening, seconds: 30)
         try await Task.sleep(until: opening, clock: .continuous)
         progress("without a waiting room: the sale opens (\(options.concurrency) shopping at once)")
         let cpuAtOpening = ProcessCPU.sample()
@@ -163,12 +262,13 @@ struct WaitingRoomComparison {
         }
         let end = measurements.elapsedMicroseconds
         let cpu = ProcessCPU.sample().since(cpuAtOpening)
+        let cpuEarly = early.stop()
         let soldOut = await sampler.finish(within: .seconds(20))
         sampling.cancel()
         progress("without a waiting room: everyone done after \(String(format: "%.1f", Double(end - openingElapsed) / 1e6)) s")
         let result = WaitingRoomReport.Pass(
             name: "no room", measurements: measurements, openingElapsed: openingElapsed, end: end, soldOut: soldOut,
-            showtimes: showtimes, cpu: cpu, room: nil
+            showtimes: showtimes, cpu: cpu, cpuEarly: cpuEarly, room: nil
         )
         return Pass(result: result, board: board, shopper: shopper)
     }
@@ -185,6 +285,9 @@ struct WaitingRoomComparison {
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, options.queueConnections))
         let queueClient = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
         let queueAPI = API(client: queueClient, baseURL: options.url, measurements: measurements)
+        // Joins on connections of their own too: polls queued in the pool must not time joins out.
+        let joinClient = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+        let joinAPI = API(client: joinClient, baseURL: options.url, measurements: measurements)
         let lead = Duration.seconds(options.preQueueSeconds + 1.5)
         let opening = ContinuousClock.now + lead
         let openingElapsed = measurements.elapsedMicroseconds + UInt64(lead.microseconds)
@@ -218,8 +321,10 @@ struct WaitingRoomComparison {
             progress("with a waiting room: the sale opens")
             return ProcessCPU.sample()
         }
+        let early = EarlyCPU(opening: opening, seconds: 30)
         let person = RoomPerson(
-            options: options, stage: stage, showtimes: showtimes, shopper: shopper, queueAPI: queueAPI, ledger: ledger,
+            options: options, stage: stage, showtimes: showtimes, shopper: shopper, queueAPI: queueAPI, joinAPI: joinAPI, joinGate: Gate(limit: options.queueConnections),
+            pollPacer: Pacer(perSecond: options.queuePollsPerSecond), ledger: ledger,
             opening: opening, openingDate: openingDate, measurements: measurements
         )
         await withTaskGroup(of: Void.self) { group in
@@ -227,9 +332,11 @@ struct WaitingRoomComparison {
         }
         let end = measurements.elapsedMicroseconds
         let cpu = ProcessCPU.sample().since(await cpuAtOpening.value)
+        let cpuEarly = early.stop()
         let soldOut = await sampler.finish(within: .seconds(20))
         sampling.cancel()
         try? await queueClient.shutdown()
+        try? await joinClient.shutdown()
         progress("with a waiting room: everyone done after \(String(format: "%.1f", Double(end - min(end, openingElapsed)) / 1e6)) s")
 
         // When each ticket was admitted, as the room recorded it.
@@ -245,12 +352,13 @@ struct WaitingRoomComparison {
         }
         let room = RoomFigures(
             records: ledger.records.withLock { $0 }, arrivals: crowd.arrivals, admittedAt: admittedAt,
-            mostlySoldAt: soldOut.mostly.mapValues { openingDate.timeIntervalSince1970 * 1000 + $0 * 1000 }, measurements: measurements,
+            mostlySoldAt: soldOut.byShowtime.compactMapValues { $0[90].map { openingDate.timeIntervalSince1970 * 1000 + $0 * 1000 } },
+            measurements: measurements,
             openingElapsed: openingElapsed, end: end, showtimes: showtimes, serverFigures: figures
         )
         let result = WaitingRoomReport.Pass(
             name: "waiting room", measurements: measurements, openingElapsed: openingElapsed, end: end, soldOut: soldOut,
-            showtimes: showtimes, cpu: cpu, room: room
+            showtimes: showtimes, cpu: cpu, cpuEarly: cpuEarly, room: room
         )
         return Pass(result: result, board: shopper.board, shopper: shopper)
     }
@@ -263,6 +371,9 @@ struct RoomPerson: Sendable {
     let showtimes: [Stage.Showtime]
     let shopper: Shopper
     let queueAPI: API
+    let joinAPI: API
+    let joinGate: Gate
+    let pollPacer: Pacer
     let ledger: RoomLedger
     let opening: ContinuousClock.Instant
     let openingDate: Date
@@ -286,7 +397,9 @@ struct RoomPerson: Sendable {
         for attempt in 0..<8 {
             let sent = measurements.elapsedMicroseconds
             if attempt == 0 { ledger.records.withLock { $0[index].joinSent = sent } }
-            let reply = try? await queueAPI.call("POST /showtimes/{id}/queue", .POST, "/showtimes/\(showtimeID)/queue", token: token)
+            await joinGate.enter()
+            let reply = try? await joinAPI.call("POST /showtimes/{id}/queue", .POST, "/showtimes/\(showtimeID)/queue", token: token)
+            joinGate.leave()
             if let reply, reply.status == 200 || reply.status == 201 {
                 body = reply.json
                 let answered = measurements.elapsedMicroseconds
@@ -332,13 +445,15 @@ struct RoomPerson: Sendable {
                 _ = try? await queueAPI.call("DELETE /queue/{ticket}", .DELETE, "/queue/\(ticket)", token: token)
                 return finish("gave_up_waiting")
             }
-            // Every --queue-poll-ms, or every estimated wait ÷ 5 when that is longer (up to
-            // --queue-poll-max-seconds), ±25%.
+            // Every --queue-poll-ms, or every estimated wait ÷ 4 when that is longer (before the
+            // opening: the time left ÷ 2), up to --queue-poll-max-seconds; ±25%.
             let base = Double(options.queuePollMilliseconds) / 1000
-            var seconds = base
-            if let estimate { seconds = min(max(base, Double(estimate) / 5), max(base, options.queuePollMaxSeconds)) }
-            seconds *= Double.random(in: 0.75...1.25, using: &random)
-            try? await Task.sleep(for: .seconds(seconds))
+            let untilOpening = (opening - ContinuousClock.now).timeInterval
+            let hint = estimate.map(Double.init).map { $0 / 4 } ?? (untilOpening > 0 ? untilOpening / 2 : 0)
+            let seconds = min(max(base, hint), max(base, options.queuePollMaxSeconds))
+            try? await Task.sleep(for: .seconds(seconds * Double.random(in: 0.75...1.25, using: &random)))
+            // The people about to be admitted poll at once; everyone else takes a slot.
+            if (estimate ?? Int.max) > 2 { await pollPacer.wait() }
             guard let reply = try? await queueAPI.call("GET /queue/{ticket}", .GET, "/queue/\(ticket)", token: token),
                   reply.status == 200 else {
                 measurements.count("queue_poll_errors")
@@ -349,17 +464,17 @@ struct RoomPerson: Sendable {
     }
 }
 
-/// Reads each showtime's statuses every 200 ms from the opening and notes when none is free
-/// any more (every seat sold or held): the same measure for both sales.
+/// Reads each showtime's statuses every 200 ms from the opening and notes when 50, 90, 95,
+/// 99 and 100% of its seats were first seen sold or held: the same measure for both sales.
 final class SellOutSampler: Sendable {
+    static let thresholds = [50, 90, 95, 99, 100]
+
     let api: API
     let layouts: [Int: ShowtimeSeats]
     let showtimes: [Stage.Showtime]
     let openingElapsed: UInt64
-    /// Seconds from the opening, per showtime.
-    let soldOut = Mutex<[Int: Double]>([:])
-    /// Seconds from the opening until 99% of the seats were sold or held, per showtime.
-    let mostlySold = Mutex<[Int: Double]>([:])
+    /// Per showtime, per threshold (percent of the seats sold or held): seconds from the opening.
+    let reached = Mutex<[Int: [Int: Double]]>([:])
     /// The fewest free seats seen, per showtime.
     let lowest = Mutex<[Int: Int]>([:])
 
@@ -370,9 +485,11 @@ final class SellOutSampler: Sendable {
         self.openingElapsed = openingElapsed
     }
 
+    private func soldOut(_ showtimeID: Int) -> Bool { reached.withLock { $0[showtimeID]?[100] != nil } }
+
     func run() async {
-        while !Task.isCancelled, soldOut.withLock({ $0.count }) < showtimes.count {
-            for showtime in showtimes where soldOut.withLock({ $0[showtime.id] == nil }) {
+        while !Task.isCancelled, !showtimes.allSatisfy({ soldOut($0.id) }) {
+            for showtime in showtimes where !soldOut(showtime.id) {
                 guard let reply = try? await api.call("sampler", .GET, "/showtimes/\(showtime.id)/seats?view=statuses"),
                       reply.status == 200 else { continue }
                 guard let free = layouts[showtime.id]?.availability(inStatuses: reply.body) else {
@@ -380,26 +497,34 @@ final class SellOutSampler: Sendable {
                     continue
                 }
                 let freeCount = free.reduce(0) { $0 + ($1 ? 1 : 0) }
-                lowest.withLock { $0[showtime.id] = min($0[showtime.id] ?? Int.max, freeCount) }
                 let seconds = Double(Int64(api.measurements.elapsedMicroseconds) - Int64(openingElapsed)) / 1e6
-                if freeCount * 100 <= free.count {
-                    mostlySold.withLock { if $0[showtime.id] == nil { $0[showtime.id] = seconds } }
+                lowest.withLock { $0[showtime.id] = min($0[showtime.id] ?? Int.max, freeCount) }
+                reached.withLock { all in
+                    for threshold in Self.thresholds where (free.count - freeCount) * 100 >= threshold * free.count {
+                        if all[showtime.id, default: [:]][threshold] == nil { all[showtime.id, default: [:]][threshold] = seconds }
+                    }
                 }
-                if freeCount == 0 { soldOut.withLock { $0[showtime.id] = seconds } }
             }
             try? await Task.sleep(for: .milliseconds(200))
         }
     }
 
-    /// Waits up to `limit` for the last showtime to be seen with no seat free: when each was
-    /// (all seats), and when 99% were sold or held.
-    func finish(within limit: Duration) async -> (all: [Int: Double], mostly: [Int: Double]) {
+    /// Waits up to `limit` for the last showtime to be seen with no seat free; then, per
+    /// threshold reached by every showtime, the last showtime's time, and each showtime's
+    /// times.
+    func finish(within limit: Duration) async -> (all: [Int: Double], byShowtime: [Int: [Int: Double]]) {
         let deadline = ContinuousClock.now + limit
-        while soldOut.withLock({ $0.count }) < showtimes.count, ContinuousClock.now < deadline {
+        while !showtimes.allSatisfy({ soldOut($0.id) }), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(100))
         }
         progress("fewest free seats seen per showtime: \(lowest.withLock { $0 }.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))")
-        return (soldOut.withLock { $0 }, mostlySold.withLock { $0 })
+        let byShowtime = reached.withLock { $0 }
+        var all: [Int: Double] = [:]
+        for threshold in Self.thresholds {
+            let times = showtimes.compactMap { byShowtime[$0.id]?[threshold] }
+            if times.count == showtimes.count { all[threshold] = times.max() }
+        }
+        return (all, byShowtime)
     }
 }
 
@@ -426,7 +551,7 @@ struct RoomFigures: Codable {
     var estimates: Int
     var estimateErrorMedianSeconds: Double?
     var estimateErrorP90Seconds: Double?
-    /// The same over people admitted before 99% of their showtime's seats were sold or held.
+    /// The same over people admitted before 90% of their showtime's seats were sold or held.
     var estimatesDuringSale: Int
     var estimateErrorDuringSaleMedianSeconds: Double?
     var estimateErrorDuringSaleP90Seconds: Double?
@@ -494,8 +619,8 @@ struct RoomFigures: Codable {
             actuals.append(actual)
             errors.append(abs(Double(estimate) - actual))
             biases.append(actual - Double(estimate))
-            // Admitted before 99% of the showtime's seats were gone (later ones got seats that
-            // came back: lapsed holds, failed payments).
+            // Admitted before 90% of the showtime's seats were gone (later ones mostly got seats
+            // that came back: lapsed holds, failed payments).
             if let cutoff = mostlySoldAt[record.showtimeID], admitted <= cutoff { duringSale.append(abs(Double(estimate) - actual)) }
         }
         estimatesDuringSale = duringSale.count
@@ -548,13 +673,17 @@ struct WaitingRoomReport {
         var name: String
         var showtimes: [Int]
         var peopleDoneSeconds: Double
-        /// Every seat sold or held, seconds after the opening (nil: not seen within 20 s of the end).
+        /// Seconds after the opening until every showtime had 50, 90, 95, 99, 100% of its seats
+        /// sold or held (absent: some showtime never did within 20 s of the end).
+        var seatsGoneSeconds: [String: Double]
+        var seatsGonePerShowtime: [String: [String: Double]]
+        /// Every seat sold or held (nil: not seen within 20 s of the end).
         var sellOutSeconds: Double?
-        /// 99% of the seats sold or held (every showtime), seconds after the opening.
+        /// 90% of the seats sold or held (every showtime).
         var mostlySoldSeconds: Double?
         var holds: Int
         var conflicts: Int
-        /// Confirmed bookings until 99% of the seats were sold or held, and per second over that time.
+        /// Confirmed bookings until 90% of the seats were sold or held, and per second over that time.
         var confirmedBySellOut: Int
         var confirmedPerSecondBySellOut: Double?
         var confirmed: Int
@@ -565,18 +694,24 @@ struct WaitingRoomReport {
         var latencies: [LaunchReport.Latency]
         var counters: [String: Int]
         var cpuSeconds: [String: Double]
+        /// The same over the first 30 s after the opening (or the whole sale, if shorter).
+        var cpuSecondsFirst30: [String: Double]
         var room: RoomFigures?
 
         init(
-            name: String, measurements: Measurements, openingElapsed: UInt64, end: UInt64, soldOut: (all: [Int: Double], mostly: [Int: Double]),
-            showtimes: [Stage.Showtime], cpu: [String: Double], room: RoomFigures?
+            name: String, measurements: Measurements, openingElapsed: UInt64, end: UInt64, soldOut: (all: [Int: Double], byShowtime: [Int: [Int: Double]]),
+            showtimes: [Stage.Showtime], cpu: [String: Double], cpuEarly: [String: Double], room: RoomFigures?
         ) {
             let state = measurements.state.withLock { $0 }
             self.name = name
             self.showtimes = showtimes.map(\.id)
             peopleDoneSeconds = Double(Int64(end) - Int64(openingElapsed)) / 1e6
-            sellOutSeconds = soldOut.all.count == showtimes.count ? soldOut.all.values.max() : nil
-            mostlySoldSeconds = soldOut.mostly.count == showtimes.count ? soldOut.mostly.values.max() : nil
+            seatsGoneSeconds = Dictionary(uniqueKeysWithValues: soldOut.all.map { (String($0.key), ($0.value * 10).rounded() / 10) })
+            seatsGonePerShowtime = Dictionary(uniqueKeysWithValues: soldOut.byShowtime.map { showtime, times in
+                (String(showtime), Dictionary(uniqueKeysWithValues: times.map { (String($0.key), ($0.value * 10).rounded() / 10) }))
+            })
+            sellOutSeconds = soldOut.all[100]
+            mostlySoldSeconds = soldOut.all[90]
             holds = state.holdsAt.count
             conflicts = state.counters["conflicts"] ?? 0
             let confirmedTimes = state.confirmedAt.map { Double(Int64($0) - Int64(openingElapsed)) / 1e6 }
@@ -606,6 +741,7 @@ struct WaitingRoomReport {
             }
             counters = state.counters
             cpuSeconds = cpu.filter { $0.value >= 0.05 }
+            cpuSecondsFirst30 = cpuEarly.filter { $0.value >= 0.05 }
             self.room = room
         }
     }
@@ -620,11 +756,12 @@ struct WaitingRoomReport {
         var queuePollMilliseconds: Int
         var queuePollMaxSeconds: Double
         var queueConnections: Int
+        var queuePollsPerSecond: Int
         var queueAdmissionsPerSecond: Int?
         var queueMaxActive: Int?
         var withoutRoom: Pass
         var withRoom: Pass
-        /// The room's time until 99% of the seats were sold or held ÷ no room's (≤ 1.10 is the target).
+        /// The room's time until 90% of the seats were sold or held ÷ no room's (≤ 1.10 is the target).
         var sellOutRatio: Double?
         /// The room's confirmed bookings per second (by sell-out) ÷ no room's.
         var confirmedPerSecondRatio: Double?
@@ -639,7 +776,8 @@ struct WaitingRoomReport {
             users: options.users, showtimes: options.showtimes, seatsPerShowtime: seatsPerShowtime, concurrency: options.concurrency,
             preQueueSeconds: options.preQueueSeconds, arrivalSeconds: options.arrivalSeconds,
             queuePollMilliseconds: options.queuePollMilliseconds, queuePollMaxSeconds: options.queuePollMaxSeconds,
-            queueConnections: options.queueConnections, queueAdmissionsPerSecond: options.queueAdmissionsPerSecond,
+            queueConnections: options.queueConnections, queuePollsPerSecond: options.queuePollsPerSecond,
+            queueAdmissionsPerSecond: options.queueAdmissionsPerSecond,
             queueMaxActive: options.queueMaxActive, withoutRoom: without, withRoom: with,
             sellOutRatio: with.mostlySoldSeconds.flatMap { room in without.mostlySoldSeconds.map { (room / $0 * 100).rounded() / 100 } },
             confirmedPerSecondRatio: with.confirmedPerSecondBySellOut.flatMap { room in
@@ -663,29 +801,36 @@ struct WaitingRoomReport {
         func cpu(_ pass: Pass) -> String {
             pass.cpuSeconds.filter { $0.value >= 0.1 }.sorted { $0.value > $1.value }.prefix(5).map { "\($0.key) \(f($0.value))" }.joined(separator: ", ")
         }
+        func cpuFirst(_ pass: Pass) -> String {
+            pass.cpuSecondsFirst30.filter { $0.value >= 0.1 }.sorted { $0.value > $1.value }.prefix(5).map { "\($0.key) \(f($0.value))" }.joined(separator: ", ")
+        }
+        func gone(_ pass: Pass) -> String {
+            SellOutSampler.thresholds.map { pass.seatsGoneSeconds[String($0)].map { f($0) } ?? "never" }.joined(separator: " / ") + " s"
+        }
         let room = b.room
         var lines = [
             "## Waiting room: \(s.showtimes) showtimes × \(s.seatsPerShowtime) seats per sale, \(s.users) people (\(s.users / 4) over the \(f(s.preQueueSeconds, 0)) s before the opening, \(s.users - s.users / 4) over the \(f(s.arrivalSeconds, 0)) s after it)",
             "",
-            "No room: \(s.concurrency) people shop at once, in order of arrival (early ones from the opening). Room: `waiting_room` always, admissions \(s.queueAdmissionsPerSecond.map { "\($0)/s" } ?? "the server's default") per showtime, active shoppers at most \(s.queueMaxActive.map(String.init) ?? "from the seats left"); waiting people poll every \(s.queuePollMilliseconds) ms, or every estimated wait ÷ 5 up to \(f(s.queuePollMaxSeconds, 0)) s (±25%), joins and polls over \(s.queueConnections) connections of their own.",
+            "No room: \(s.concurrency) people shop at once, in order of arrival (early ones from the opening). Room: `waiting_room` always, admissions \(s.queueAdmissionsPerSecond.map { "\($0)/s" } ?? "the server's default") per showtime, active shoppers at most \(s.queueMaxActive.map(String.init) ?? "from the seats left"); waiting people poll every \(s.queuePollMilliseconds) ms, or every estimated wait ÷ 4 (before the opening: time left ÷ 2) up to \(f(s.queuePollMaxSeconds, 0)) s (±25%); polls over \(s.queueConnections) connections of their own, all people's polls together at most \(s.queuePollsPerSecond)/s (the simulator's cap; not for those told 2 s or less), joins \(s.queueConnections) at a time over as many others.",
             "",
             "| measure | no room | waiting room |",
             "|---|---|---|",
             "| hold p50 / p99 (room: admitted shoppers only) | \(a.holdP50Milliseconds) / \(a.holdP99Milliseconds) ms (\(a.holdRequests) requests) | \(b.holdP50Milliseconds) / \(b.holdP99Milliseconds) ms (\(b.holdRequests) requests) |",
-            "| 99% of the seats sold or held after the opening | \(f(a.mostlySoldSeconds)) s | \(f(b.mostlySoldSeconds)) s (\(s.sellOutRatio.map { String(format: "%.2f", $0) + "×" } ?? "–")) |",
-            "| every seat sold or held after the opening (sampled every 200 ms) | \(f(a.sellOutSeconds)) s | \(f(b.sellOutSeconds)) s |",
-            "| confirmed bookings until 99% sold or held, per second | \(a.confirmedBySellOut) (\(f(a.confirmedPerSecondBySellOut))/s) | \(b.confirmedBySellOut) (\(f(b.confirmedPerSecondBySellOut))/s, \(s.confirmedPerSecondRatio.map { String(format: "%.2f", $0) + "×" } ?? "–")) |",
+            "| seats sold or held (every showtime, sampled every 200 ms): 50 / 90 / 95 / 99 / 100% after | \(gone(a)) | \(gone(b)) |",
+            "| 90% of the seats sold or held, room ÷ no room | | \(s.sellOutRatio.map { String(format: "%.2f", $0) + "×" } ?? "–") |",
+            "| confirmed bookings until 90% sold or held, per second | \(a.confirmedBySellOut) (\(f(a.confirmedPerSecondBySellOut))/s) | \(b.confirmedBySellOut) (\(f(b.confirmedPerSecondBySellOut))/s, \(s.confirmedPerSecondRatio.map { String(format: "%.2f", $0) + "×" } ?? "–")) |",
             "| confirmed bookings in the whole sale (peak in one second) | \(a.confirmed) (\(a.peakConfirmedPerSecond)) | \(b.confirmed) (\(b.peakConfirmedPerSecond)) |",
             "| holds / conflicts (409) | \(a.holds) / \(a.conflicts) | \(b.holds) / \(b.conflicts) |",
             "| everyone done after the opening | \(f(a.peopleDoneSeconds)) s | \(f(b.peopleDoneSeconds)) s |",
             "| fairness after the opening: Kendall's tau, arrival vs admission order (per showtime) | – | \(f(room?.tauAfterOpeningMean, 3)) (\(room?.tauAfterOpening.map { String(format: "%.3f", $0) }.joined(separator: ", ") ?? "–"); \(room?.admittedLate ?? 0) admitted) |",
             "| fairness of the pre-queue: Kendall's tau, arrival vs admission order (per showtime) | – | \(f(room?.tauPreQueueMean, 3)) (\(room?.tauPreQueue.map { String(format: "%.3f", $0) }.joined(separator: ", ") ?? "–"); \(room?.admittedEarly ?? 0) admitted) |",
             "| first estimated wait after the opening vs actual: abs. error median / p90 | – | \(f(room?.estimateErrorMedianSeconds)) / \(f(room?.estimateErrorP90Seconds)) s (\(room?.estimates ?? 0) people; actual − estimate median \(f(room?.estimateBiasMedianSeconds)) s, actual wait median \(f(room?.actualWaitMedianSeconds)) s) |",
-            "| the same, admitted before 99% of their showtime's seats were sold or held | – | \(f(room?.estimateErrorDuringSaleMedianSeconds)) / \(f(room?.estimateErrorDuringSaleP90Seconds)) s (\(room?.estimatesDuringSale ?? 0) people) |",
+            "| the same, admitted before 90% of their showtime's seats were sold or held | – | \(f(room?.estimateErrorDuringSaleMedianSeconds)) / \(f(room?.estimateErrorDuringSaleP90Seconds)) s (\(room?.estimatesDuringSale ?? 0) people) |",
             "| queue joins per second: after the opening (peak in one second) / before | – | \(f(room?.joinsPerSecondAfterOpening)) (\(room?.peakJoinsInOneSecond ?? 0)) / \(f(room?.joinsPerSecondBeforeOpening)); \(room?.joins ?? 0) joins, p50 \(f(room?.joinP50Milliseconds, 2)) ms, p99 \(f(room?.joinP99Milliseconds, 2)) ms |",
             "| ticket polls | – | \(room?.polls ?? 0) (\(f(room?.pollsPerSecond))/s) |",
             "| how people left the room | – | \(room?.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") ?? "–") |",
-            "| CPU seconds during the sale, by process | \(cpu(a)) | \(cpu(b)) |",
+            "| CPU seconds during the first 30 s after the opening (whole sale if shorter), by process | \(cpuFirst(a)) | \(cpuFirst(b)) |",
+            "| CPU seconds during the whole sale, by process | \(cpu(a)) | \(cpu(b)) |",
             "| sold seats / confirmed bookings / succeeded payments / refunds (both sales) | \(s.invariants.soldSeats) / \(s.invariants.confirmedBookings) / \(s.invariants.succeededPayments) / \(s.invariants.refunds) | |",
             "| late payments sent (both sales) | \(s.latePayments) | |",
             "| invariant violations (both sales) | \(s.invariants.violations.count) | |",
