@@ -87,8 +87,8 @@ public struct WebhookTargets: Sendable {
     }
 }
 
-/// Delivers notifications to webhooks: every instance runs one. Each pass claims the due
-/// deliveries (`FOR UPDATE SKIP LOCKED`, leased), posts them all at once, each with its own
+/// Delivers notifications to webhooks: every instance runs one. It claims due deliveries
+/// (`FOR UPDATE SKIP LOCKED`, leased) into a fixed number of slots and posts each with its own
 /// short deadline and no redirects followed, so a slow receiver holds up nobody else; then files
 /// each outcome as the `DeliveryPolicy` says (retry with growing waits, dead after the last).
 /// At least once: a receiver de-duplicates by `BoxOffice-Event-Id`.
@@ -98,6 +98,7 @@ public struct WebhookDeliverer: Service {
     let targets: WebhookTargets
     let timeout: Duration
     let interval: Duration
+    let concurrency = 32
     let logger: Logger
 
     public init(
@@ -121,29 +122,35 @@ public struct WebhookDeliverer: Service {
         try? await client.shutdown()
     }
 
+    /// Keeps up to `concurrency` deliveries in flight: a slot that frees (a receiver answered or
+    /// timed out) is refilled at once, so a slow receiver holds up only its own slot.
     private func periodicallyDeliver(_ client: HTTPClient) async {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                // A full batch: there may be more due at once.
-                if try await deliverDue(client) == 32 { continue }
-            } catch {
-                logger.warning("webhook delivery pass failed", metadata: ["error": "\(error)"])
+        await withTaskGroup(of: Bool.self) { group in
+            var inFlight = 0
+            var ticking = false
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                if inFlight < concurrency {
+                    do {
+                        // The lease outlasts an attempt's deadline, so a live worker's delivery is never taken twice.
+                        for delivery in try await store.claim(limit: concurrency - inFlight, lease: timeout * 3) {
+                            inFlight += 1
+                            group.addTask { await deliver(delivery, client); return true }
+                        }
+                    } catch {
+                        logger.warning("webhook delivery pass failed", metadata: ["error": "\(error)"])
+                    }
+                }
+                if !ticking {
+                    ticking = true
+                    group.addTask { try? await Task.sleep(for: interval); return false }
+                }
+                // A delivery finished (true) or the interval passed (false): look for more.
+                guard let delivered = await group.next() else { break }
+                if delivered { inFlight -= 1 } else { ticking = false }
             }
-            try? await Task.sleep(for: interval)
+            // Stopping: deliveries cut short are due again when their leases end.
+            group.cancelAll()
         }
-    }
-
-    /// One pass; the number of deliveries attempted.
-    @discardableResult
-    func deliverDue(_ client: HTTPClient) async throws -> Int {
-        // The lease outlasts an attempt's deadline, so a live worker's delivery is never taken twice.
-        let due = try await store.claim(limit: 32, lease: timeout * 3)
-        await withTaskGroup(of: Void.self) { group in
-            for delivery in due {
-                group.addTask { await deliver(delivery, client) }
-            }
-        }
-        return due.count
     }
 
     private func deliver(_ delivery: DueDelivery, _ client: HTTPClient) async {

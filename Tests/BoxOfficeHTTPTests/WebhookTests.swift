@@ -46,6 +46,9 @@ import Testing
 
         /// Distinct events accepted.
         var accepted: [Request] { requests.filter { $0.answered == 200 } }
+
+        private(set) var slowSince: ContinuousClock.Instant?
+        func slowStarted() { slowSince = slowSince ?? .now }
     }
 
     /// Runs `body` with a receiver listening on a loopback port: `/hook` checks signatures and
@@ -65,6 +68,12 @@ import Testing
         }
         router.post("/moved") { _, _ in
             Response(status: .found, headers: [.location: "/hook"])
+        }
+        // Answers only after the deliverer's deadline: a receiver that hangs.
+        router.post("/slow") { request, _ -> Response in
+            await receiver.slowStarted()
+            try? await Task.sleep(for: .seconds(4))
+            return Response(status: .ok)
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
@@ -151,6 +160,31 @@ import Testing
                 #expect(try await status(refusing)?["attempts"] as? Int == 3)
                 #expect(try await status(moved)?["last_status"] as? Int == 302, "a redirect is a failure, never followed")
                 #expect(await receiver.requests.count == 3, "only the refusing hook's attempts reached /hook")
+            }
+        }
+    }
+
+    /// A receiver that hangs holds up only its own deliveries: another's arrive meanwhile.
+    @Test(.timeLimit(.minutes(1)))
+    func aSlowReceiverHoldsUpNobodyElse() async throws {
+        try await Self.withReceiver(refusals: 0) { receiver, base in
+            try await TestApp.run(configure: Self.configure) { app in
+                _ = try await Self.register(app, url: base + "/slow", events: ["showtime.cancelled"])
+                _ = try await Self.register(app, url: base + "/hook", events: ["showtime.cancelled"])
+                let admin = try await app.makeUser(role: .admin)
+                func cancelAShowtime() async throws {
+                    let showtime = try await app.makeShowtime()
+                    #expect(try await app.request(.post, "/admin/showtimes/\(showtime.id)/cancel", as: admin).status == .ok)
+                }
+                try await cancelAShowtime()
+                try await Self.waitUntil("the slow receiver to be called") { await receiver.slowSince != nil }
+                // While it hangs, two more events.
+                try await cancelAShowtime()
+                try await cancelAShowtime()
+                try await Self.waitUntil("the quick receiver's three deliveries") { await receiver.accepted.count == 3 }
+                let slowSince = try #require(await receiver.slowSince)
+                let last = try #require(await receiver.accepted.last?.at)
+                #expect(last - slowSince < .seconds(2), "delivered while the slow receiver still hung (its deadline is 2 s)")
             }
         }
     }
