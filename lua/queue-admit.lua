@@ -19,9 +19,13 @@ for _, ticket in ipairs(redis.call('ZRANGEBYSCORE', active_key, '-inf', now - in
   redis.call('HSET', states_key, ticket, 'expired')
 end
 
+-- The sold set also holds its markers ('loaded', 'closed'). Not loaded yet: nobody has held
+-- (a hold loads it first), so every seat counts as free and nothing is sold out.
 local held = redis.call('HLEN', holders_key)
-local free = capacity - redis.call('SCARD', sold_key) - held
-local sold_out = free <= 0 and held == 0
+local loaded = redis.call('SISMEMBER', sold_key, 'loaded') == 1
+local sold = loaded and (redis.call('SCARD', sold_key) - 1 - redis.call('SISMEMBER', sold_key, 'closed')) or 0
+local free = capacity - sold - held
+local sold_out = loaded and free <= 0 and held == 0
 if sold_out then redis.call('HSET', meta_key, 'sold_out', 1) else redis.call('HDEL', meta_key, 'sold_out') end
 
 local max_active = tonumber(redis.call('HGET', meta_key, 'max_active') or '') or max_active_setting

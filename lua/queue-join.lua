@@ -36,7 +36,12 @@ redis.call('HINCRBY', meta_key, 'joined', 1)
 -- Automatic: nobody waits while nobody is waiting and the shoppers have room.
 if mode == 'automatic' and now >= opens_ms and redis.call('ZCARD', waiting_key) == 0
     and redis.call('HGET', meta_key, 'paused') ~= '1' then
-  local free = capacity - redis.call('SCARD', sold_key) - redis.call('HLEN', holders_key)
+  -- The sold set also holds its markers ('loaded', 'closed'); not loaded: nothing sold yet.
+  local sold = 0
+  if redis.call('SISMEMBER', sold_key, 'loaded') == 1 then
+    sold = redis.call('SCARD', sold_key) - 1 - redis.call('SISMEMBER', sold_key, 'closed')
+  end
+  local free = capacity - sold - redis.call('HLEN', holders_key)
   local max_active = tonumber(redis.call('HGET', meta_key, 'max_active') or '') or max_active_setting
     or math.ceil(math.max(free, 0) / per_booking)
   if redis.call('ZCARD', active_key) < max_active then

@@ -122,34 +122,13 @@ public struct WebhookDeliverer: Service {
         try? await client.shutdown()
     }
 
-    /// Keeps up to `concurrency` deliveries in flight: a slot that frees (a receiver answered or
-    /// timed out) is refilled at once, so a slow receiver holds up only its own slot.
+    /// Up to `concurrency` deliveries in flight: a slow receiver holds up only its own slot.
     private func periodicallyDeliver(_ client: HTTPClient) async {
-        await withTaskGroup(of: Bool.self) { group in
-            var inFlight = 0
-            var ticking = false
-            while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                if inFlight < concurrency {
-                    do {
-                        // The lease outlasts an attempt's deadline, so a live worker's delivery is never taken twice.
-                        for delivery in try await store.claim(limit: concurrency - inFlight, lease: timeout * 3) {
-                            inFlight += 1
-                            group.addTask { await deliver(delivery, client); return true }
-                        }
-                    } catch {
-                        logger.warning("webhook delivery pass failed", metadata: ["error": "\(error)"])
-                    }
-                }
-                if !ticking {
-                    ticking = true
-                    group.addTask { try? await Task.sleep(for: interval); return false }
-                }
-                // A delivery finished (true) or the interval passed (false): look for more.
-                guard let delivered = await group.next() else { break }
-                if delivered { inFlight -= 1 } else { ticking = false }
-            }
-            // Stopping: deliveries cut short are due again when their leases end.
-            group.cancelAll()
+        // The lease outlasts an attempt's deadline, so a live worker's delivery is never taken twice.
+        await inSlots(concurrency, every: interval, logger: logger, failure: "webhook delivery pass failed") { free in
+            try await store.claim(limit: free, lease: timeout * 3)
+        } run: { delivery in
+            await deliver(delivery, client)
         }
     }
 

@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import PostgresClient
 public import ServiceLifecycle
+import NIOPosix
 
 /// Sends the customer's e-mails (`email_deliveries`, written with their events): the
 /// confirmation with the ticket code and its QR code attached, and cancellation and refund
@@ -39,13 +40,19 @@ public struct EmailDeliverer: Service {
         var createdAt: Date
     }
 
+    /// Messages sent at once, each on its own thread (a send blocks in libcurl).
+    static let slots = 16
+
     public func run() async throws {
-        await periodically(every: interval, logger: logger, failure: "e-mail delivery pass failed") {
-            let due = try await claim(limit: 16, lease: .seconds(120))
-            await withTaskGroup(of: Void.self) { group in
-                for delivery in due { group.addTask { await send(delivery) } }
-            }
+        let threads = NIOThreadPool(numberOfThreads: Self.slots)
+        threads.start()
+        // A relay that is slow for one message holds up only its own slot.
+        await inSlots(Self.slots, every: interval, logger: logger, failure: "e-mail delivery pass failed") { free in
+            try await claim(limit: free, lease: .seconds(120))
+        } run: { delivery in
+            await send(delivery, on: threads)
         }
+        try? await threads.shutdownGracefully()
     }
 
     func claim(limit: Int, lease: Duration) async throws -> [Due] {
@@ -72,11 +79,11 @@ public struct EmailDeliverer: Service {
         }
     }
 
-    private func send(_ delivery: Due) async {
+    private func send(_ delivery: Due, on threads: NIOThreadPool) async {
         var failure: String?
         do {
             let message = try await compose(delivery)
-            try await mailer.send(message.rendered, to: delivery.recipient)
+            try await mailer.send(message.rendered, to: delivery.recipient, on: threads)
         } catch {
             failure = "\(error)"
         }

@@ -1,6 +1,6 @@
 private import CCurl
 import Foundation
-import NIOPosix
+public import NIOPosix
 
 /// Where e-mail goes: an SMTP relay.
 public struct SMTPSettings: Sendable, Equatable {
@@ -32,8 +32,8 @@ public struct SMTPError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// Sends messages over SMTP with libcurl: one connection per message, on NIO's thread pool
-/// (libcurl's easy interface blocks).
+/// Sends messages over SMTP with libcurl: one connection per message, on a thread pool
+/// (libcurl's easy interface blocks; NIO's shared pool has a thread per core).
 public struct SMTPMailer: Sendable {
     public let settings: SMTPSettings
     let timeout: Duration
@@ -48,10 +48,10 @@ public struct SMTPMailer: Sendable {
     private static let initialised: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 
     /// Sends `message` (a whole RFC 5322 message, CRLF line ends) to `recipient`.
-    public func send(_ message: String, to recipient: String) async throws {
+    public func send(_ message: String, to recipient: String, on pool: NIOThreadPool = .singleton) async throws {
         let settings = self.settings
         let seconds = Int(timeout.components.seconds)
-        let failure: String? = try await NIOThreadPool.singleton.runIfActive {
+        let failure: String? = try await pool.runIfActive {
             Self.transfer(Array(message.utf8), to: recipient, settings: settings, timeoutSeconds: seconds)
         }
         if let failure { throw SMTPError(description: failure) }
