@@ -131,4 +131,38 @@ import Testing
             #expect((byCity["groups"] as? [[String: Any]])?.map { $0["key"] as? String } == ["Berlin", "Tokyo"])
         }
     }
+
+    /// At the door a ticket is valid on its showtime's day as its own cinema counts days.
+    @Test func aTicketIsForItsCinemasDayAtTheDoor() async throws {
+        try await TestApp.run { app in
+            let admin = try await app.makeUser(role: .admin)
+            let tokyo = try await Self.openCinema(app, "Shibuya", city: "Tokyo", zone: "Asia/Tokyo", as: admin)
+            let db = app.dependencies.postgres
+            let hall = try await ReportFixture.makeHall(db, "Tokyo 1", seats: 4)
+            try await db.query("UPDATE halls SET cinema_id = \(tokyo) WHERE id = \(hall)")
+            let movie = try await db.query("INSERT INTO movies (title, duration_minutes) VALUES ('Night', 90) RETURNING id")
+                .first!.decode(Int.self, column: "id")
+            // 16:00 UTC on 15 January: 17:00 that day in Berlin, 01:00 on the 16th in Tokyo.
+            let showtime = try await ReportFixture.makeShowtime(db, movie: movie, hall: hall, startsAt: "2026-01-15T16:00:00Z", price: 1000)
+            let user = try await app.makeUser()
+            let code = "door-\(UUID().uuidString.prefix(8))"
+            try await db.query("""
+                INSERT INTO bookings (user_id, showtime_id, hold_id, status, amount_minor, currency, ticket_code, confirmed_at)
+                VALUES (\(user.id), \(showtime), \(UUID().uuidString), 'confirmed', 1000, 'EUR', \(code), now())
+                """)
+            let bookings = app.dependencies.bookings
+            // Noon UTC on the 15th: the 15th in Berlin (the showtime's Berlin day) but not in Tokyo.
+            await #expect(throws: BoxOfficeError.self) {
+                _ = try await bookings.validateTicket(code: code, now: ISO8601DateFormatter().date(from: "2026-01-15T12:00:00Z")!)
+            }
+            do {
+                _ = try await bookings.validateTicket(code: code, now: ISO8601DateFormatter().date(from: "2026-01-15T12:00:00Z")!)
+            } catch let error as BoxOfficeError {
+                #expect(error.code == "ticket_not_today")
+            }
+            // Half past midnight in Tokyo on the 16th: its day.
+            let scan = try await bookings.validateTicket(code: code, now: ISO8601DateFormatter().date(from: "2026-01-15T15:30:00Z")!)
+            #expect(scan.checkedInAt == ISO8601DateFormatter().date(from: "2026-01-15T15:30:00Z"))
+        }
+    }
 }

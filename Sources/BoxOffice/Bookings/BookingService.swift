@@ -320,14 +320,14 @@ public struct BookingService: Sendable {
     // MARK: - The door
 
     /// Checks a ticket in, atomically: of two scans at the same instant exactly one is valid.
-    public func validateTicket(code: String) async throws -> TicketScan {
-        let zone = settings.timeZone.identifier
+    /// Valid on the showtime's day as its own cinema counts days (its time zone).
+    public func validateTicket(code: String, now: Date = Date()) async throws -> TicketScan {
         let checkedIn = try await postgres.query("""
-            UPDATE bookings b SET checked_in_at = now(), updated_at = now()
-            FROM showtimes s
+            UPDATE bookings b SET checked_in_at = \(now), updated_at = now()
+            FROM showtimes s JOIN halls h ON h.id = s.hall_id JOIN cinemas c ON c.id = h.cinema_id
             WHERE b.ticket_code = \(code) AND b.status = 'confirmed' AND b.checked_in_at IS NULL
               AND s.id = b.showtime_id
-              AND (s.starts_at AT TIME ZONE \(zone))::date = (now() AT TIME ZONE \(zone))::date
+              AND (s.starts_at AT TIME ZONE c.time_zone)::date = (\(now)::timestamptz AT TIME ZONE c.time_zone)::date
             RETURNING b.id, b.checked_in_at
             """)
         let scanned = try await postgres.query("""
