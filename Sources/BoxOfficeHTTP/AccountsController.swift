@@ -43,6 +43,12 @@ public struct AccountsController: Sendable {
 
     struct RoleRequest: Decodable {
         var role: String
+        var cinemaID: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case role
+            case cinemaID = "cinema_id"
+        }
     }
 
     struct SessionResponse: ResponseEncodable {
@@ -114,29 +120,30 @@ public struct AccountsController: Sendable {
         }
         /// Admins: users, filtered by `q` (in email or name) and `role`, paged.
         router.get("/admin/users") { request, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageAccounts)
             let query = try UserQuery(request)
             let page = try await service.accounts.list(
                 search: query.search, role: query.role, limit: query.limit, offset: query.offset
             )
             return UserPage(items: page.items, total: page.total, limit: query.limit, offset: query.offset)
         }
-        /// Admins: sets a user's role; the last admin cannot be demoted. Takes effect at the
-        /// user's next refresh, since access tokens carry the role.
+        /// Admins: sets a user's role (with `cinema_id` for staff and managers); the last admin
+        /// cannot be demoted. Takes effect at the user's next refresh, since access tokens carry
+        /// the role.
         router.put("/admin/users/:id/role") { request, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageAccounts)
             guard let id = context.parameters.get("id", as: UUID.self) else { throw BoxOfficeError.notFound("The user") }
             let body = try await request.decodeJSON(as: RoleRequest.self, context: context)
             guard let role = Role(rawValue: body.role) else {
                 let names = Role.allCases.map(\.rawValue).joined(separator: ", ")
                 throw BoxOfficeError.validation(field: "role", "must be one of \(names)")
             }
-            return UserResponse(account: try await service.accounts.setRole(of: id, to: role))
+            return UserResponse(account: try await service.accounts.setRole(of: id, to: role, cinema: body.cinemaID))
         }
     }
 
     private func sessionResponse(_ session: AccountService.Session) async throws -> SessionResponse {
-        let identity = Identity(userID: session.account.id, role: session.account.role)
+        let identity = session.account.identity
         return SessionResponse(
             user: session.account,
             accessToken: try await tokens.issue(for: identity),

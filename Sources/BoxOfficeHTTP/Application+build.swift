@@ -113,8 +113,10 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
     WebhooksController(
         store: dependencies.notifications, targets: WebhookTargets(allowPrivate: dependencies.settings.webhooksAllowPrivateTargets)
     ).addRoutes(to: router)
-    QueueController(waitingRoom: dependencies.waitingRoom, clientAddresses: ClientAddressResolver(trustedProxies: settings.trustedProxies))
-        .addRoutes(to: router)
+    QueueController(
+        waitingRoom: dependencies.waitingRoom, showtimes: ShowtimeStore(postgres: dependencies.postgres),
+        clientAddresses: ClientAddressResolver(trustedProxies: settings.trustedProxies)
+    ).addRoutes(to: router)
     BookingsController(
         checkout: dependencies.checkout, bookings: dependencies.bookings, waitingRoom: dependencies.waitingRoom,
         sandboxRoutesEnabled: dependencies.settings.sandboxRoutesEnabled

@@ -26,33 +26,33 @@ public struct CatalogueController: Sendable {
         }
         /// Creates a genre: 201, or 409 `genre_exists`.
         router.post("/admin/genres") { request, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageCatalogue)
             let body = try await decode(GenreInput.self, from: request, context: context)
             return EditedResponse(status: .created, response: GenreBody(try await genres.create(name: body.name ?? "")))
         }
         /// Renames a genre: 404 when unknown, 409 `genre_exists` when the name is taken.
         router.put("/admin/genres/:id") { request, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageCatalogue)
             let id = try Self.id(context, "Genre")
             let body = try await decode(GenreInput.self, from: request, context: context)
             return GenreBody(try await genres.rename(id: id, to: body.name ?? ""))
         }
         /// Deletes a genre (movies lose it): 204.
         router.delete("/admin/genres/:id") { _, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageCatalogue)
             try await genres.delete(id: try Self.id(context, "Genre"))
             return HTTPResponse.Status.noContent
         }
 
         /// Creates a movie: 201 with it; 422 naming unknown genre ids.
         router.post("/admin/movies") { request, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageCatalogue)
             let input = try await decode(MovieInput.self, from: request, context: context)
             return EditedResponse(status: .created, response: MovieBody(try await movies.create(input)))
         }
         /// Replaces a movie's fields and genres (the poster stays).
         router.put("/admin/movies/:id") { request, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageCatalogue)
             let id = try Self.id(context, "Movie")
             let input = try await decode(MovieInput.self, from: request, context: context)
             return MovieBody(try await movies.replace(id: id, with: input))
@@ -60,13 +60,13 @@ public struct CatalogueController: Sendable {
         /// Deletes (or, when past bookings keep it, archives) a movie: 204; 409
         /// `movie_has_bookings` naming the upcoming showtimes with bookings.
         router.delete("/admin/movies/:id") { _, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageCatalogue)
             try await movies.delete(id: try Self.id(context, "Movie"))
             return HTTPResponse.Status.noContent
         }
         /// Sets the poster from the raw PNG, JPEG or WebP body (at most 5 MB): the movie.
         router.put("/admin/movies/:id/poster") { request, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageCatalogue)
             let id = try Self.id(context, "Movie")
             let body: ByteBuffer
             do {

@@ -28,14 +28,14 @@ public struct CinemasController: Sendable {
         }
         /// Opens a cinema: name, city, address, time zone (IANA), currency.
         router.post("/admin/cinemas") { request, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageCinemas)
             let input = try await request.decodeJSON(as: CinemaInput.self, context: context)
             let cinema = try await cinemas.create(input)
             return EditedResponse(status: .created, headers: [.location: "/cinemas/\(cinema.id)"], response: SchedulingJSON(cinema))
         }
         /// Changes a cinema; absent fields stay. Its time zone then decides its days, weekdays and time slots.
         router.put("/admin/cinemas/:id") { request, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageCinemas)
             let id = try SchedulingQuery.id(context, "Cinema")
             let input = try await request.decodeJSON(as: CinemaInput.self, context: context)
             return SchedulingJSON(try await cinemas.update(id, input))

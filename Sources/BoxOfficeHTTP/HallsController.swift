@@ -4,9 +4,11 @@ public import Hummingbird
 /// The scheduling feature's routes: halls and showtimes.
 public enum SchedulingRoutes {
     public static func add(to router: Router<AppRequestContext>, _ dependencies: AppDependencies) {
-        HallsController(halls: HallStore(postgres: dependencies.postgres)).addRoutes(to: router)
+        let halls = HallStore(postgres: dependencies.postgres)
+        HallsController(halls: halls).addRoutes(to: router)
         ShowtimesController(
             showtimes: ShowtimeStore(postgres: dependencies.postgres),
+            halls: halls,
             bookings: dependencies.bookings,
             holds: dependencies.holds,
             timeZone: dependencies.settings.timeZone
@@ -25,15 +27,19 @@ public struct HallsController: Sendable {
     public func addRoutes(to router: Router<AppRequestContext>) {
         /// Creates a hall from a layout (explicit seats, rows, or a grid): 201 with its seats.
         router.post("/admin/halls") { request, context in
-            _ = try context.requireAdmin()
-            let input = try await request.decodeJSON(as: HallInput.self, context: context)
+            let reach = try context.require(.manageHalls)
+            var input = try await request.decodeJSON(as: HallInput.self, context: context)
+            // A manager's hall goes to their cinema.
+            input.cinemaID = try reach.limit(input.cinemaID)
             return EditedResponse(status: .created, response: SchedulingJSON(try await halls.create(input)))
         }
-        /// Lists halls by name with their seat counts and categories.
+        /// Lists halls by name with their seat counts and categories (`?cinema=`: of one cinema;
+        /// a manager's: of theirs).
         router.get("/admin/halls") { request, context in
-            _ = try context.requireAdmin()
+            let reach = try context.require(.manageHalls)
             let page = try SchedulingQuery.page(request)
-            return SchedulingJSON(try await halls.list(limit: page.limit, offset: page.offset))
+            let cinema = try SchedulingQuery.optionalID(request, "cinema")
+            return SchedulingJSON(try await halls.list(cinemaID: try reach.limit(cinema), limit: page.limit, offset: page.offset))
         }
         /// A hall with its seats in row order, for drawing the seat map; public.
         router.get("/halls/:id") { _, context in
@@ -41,15 +47,19 @@ public struct HallsController: Sendable {
         }
         /// Replaces a hall's name, cleaning time, best view and (optionally) layout.
         router.put("/admin/halls/:id") { request, context in
-            _ = try context.requireAdmin()
+            let reach = try context.require(.manageHalls)
             let id = try SchedulingQuery.id(context, "Hall")
+            try await reach.check { try await halls.cinemaID(ofHall: id) }
             let input = try await request.decodeJSON(as: HallInput.self, context: context)
+            if let moveTo = input.cinemaID { try reach.check(cinema: moveTo) }
             return SchedulingJSON(try await halls.update(id, input))
         }
         /// Deletes a hall that no showtime has used: 204.
         router.delete("/admin/halls/:id") { _, context in
-            _ = try context.requireAdmin()
-            try await halls.delete(try SchedulingQuery.id(context, "Hall"))
+            let reach = try context.require(.manageHalls)
+            let id = try SchedulingQuery.id(context, "Hall")
+            try await reach.check { try await halls.cinemaID(ofHall: id) }
+            try await halls.delete(id)
             return Response(status: .noContent)
         }
     }
@@ -90,6 +100,15 @@ enum SchedulingQuery {
         if let offset { validator.check(offsets.contains(offset), "offset", "must be 0 to 1000000.") }
         try validator.validate()
         return (limit!, offset!)
+    }
+
+    /// An optional id query parameter: absent, or a positive integer (422 otherwise).
+    static func optionalID(_ request: Request, _ name: String) throws(BoxOfficeError) -> Int? {
+        var validator = Validator()
+        let id = integer(request, name, &validator)
+        if let id { validator.check(id >= 1, name, "must be an id, 1 or more.") }
+        try validator.validate()
+        return id
     }
 
     /// An optional integer query parameter; nil (with a recorded error) when it is not one.

@@ -6,10 +6,13 @@ public import Hummingbird
 /// The waiting room of an on-sale: join, follow your place, leave; staff watch and steer it.
 public struct QueueController: Sendable {
     let waitingRoom: WaitingRoom
+    /// Which cinema a showtime is in, for its managers.
+    let showtimes: ShowtimeStore
     let clientAddresses: ClientAddressResolver
 
-    public init(waitingRoom: WaitingRoom, clientAddresses: ClientAddressResolver = ClientAddressResolver()) {
+    public init(waitingRoom: WaitingRoom, showtimes: ShowtimeStore, clientAddresses: ClientAddressResolver = ClientAddressResolver()) {
         self.waitingRoom = waitingRoom
+        self.showtimes = showtimes
         self.clientAddresses = clientAddresses
     }
 
@@ -41,13 +44,16 @@ public struct QueueController: Sendable {
         }
         /// The room's figures: waiting, active shoppers, admitted so far, the limits, paused and sold out.
         router.get("/admin/showtimes/:id/queue") { _, context in
-            _ = try context.requireAdmin()
-            return SchedulingJSON(QueueFiguresBody(try await waitingRoom.control(showtimeID: try SchedulingQuery.id(context, "Showtime"))))
+            let reach = try context.require(.manageShowtimes)
+            let showtimeID = try SchedulingQuery.id(context, "Showtime")
+            try await reach.check { try await showtimes.cinemaID(ofShowtime: showtimeID) }
+            return SchedulingJSON(QueueFiguresBody(try await waitingRoom.control(showtimeID: showtimeID)))
         }
         /// Pauses or resumes admission and changes its limits; absent fields stay.
         router.put("/admin/showtimes/:id/queue") { request, context in
-            _ = try context.requireAdmin()
+            let reach = try context.require(.manageShowtimes)
             let showtimeID = try SchedulingQuery.id(context, "Showtime")
+            try await reach.check { try await showtimes.cinemaID(ofShowtime: showtimeID) }
             let change = try await request.decodeJSON(as: QueueChange.self, context: context)
             var validator = Validator()
             if let value = change.maxActive { validator.check((1...1_000_000).contains(value), "max_active", "must be from 1 to 1000000.") }

@@ -4,20 +4,23 @@ import Logging
 public import Hummingbird
 import NIOCore
 
-/// Staff reports (admins only): JSON pages, or CSV streamed page by page with `Accept:
-/// text/csv` or `?format=csv`.
+/// Staff reports: JSON pages, or CSV streamed page by page with `Accept: text/csv` or
+/// `?format=csv`. Admins read the chain's (or one cinema's, `?cinema=`); staff and managers
+/// their own cinema's only, its days counted in its time zone.
 public struct ReportsController: Sendable {
     /// Rows read per query while streaming CSV.
     static let csvPageSize = 1000
 
     let reports: ReportStore
     let held: HeldSeatCounter
+    let cinemas: CinemaStore
     let timeZone: TimeZone
 
     public init(_ dependencies: AppDependencies) {
         let settings = dependencies.settings
         self.reports = ReportStore(postgres: dependencies.reportsPostgres, timeZone: settings.timeZone, timeSlots: settings.timeSlots)
         self.held = HeldSeatCounter(redis: dependencies.redis, logger: Logger(label: "boxoffice.reports"))
+        self.cinemas = CinemaStore(postgres: dependencies.postgres)
         self.timeZone = settings.timeZone
     }
 
@@ -25,8 +28,9 @@ public struct ReportsController: Sendable {
         /// Per showtime starting in [from, to): capacity, sold, held now (Redis; null when it is
         /// down), available, occupancy, gross, refunds, net. Paged by `cursor`; CSV streams all.
         router.get("/admin/reports/showtimes") { request, context in
-            _ = try context.requireAdmin()
+            let reach = try context.require(.readReports)
             var parameters = self.parameters(request)
+            let cinemaID = try await cinema(&parameters, reach)
             let format = Self.format(request, &parameters)
             let period = parameters.period(required: true)
             let movieID = parameters.id("movie_id")
@@ -34,7 +38,7 @@ public struct ReportsController: Sendable {
             let limit = parameters.limit()
             let cursor = parameters.cursor()
             try parameters.validate()
-            let filter = ShowtimeReportFilter(period: period!, movieID: movieID, hallID: hallID)
+            let filter = ShowtimeReportFilter(period: period!, movieID: movieID, hallID: hallID, cinemaID: cinemaID)
 
             switch format {
             case .json:
@@ -69,14 +73,17 @@ public struct ReportsController: Sendable {
         /// [from, to), grouped by movie, genre, hall, day, day_of_week or time_slot (days and
         /// slots in the cinema's time zone), with totals per currency.
         router.get("/admin/reports/revenue") { request, context in
-            _ = try context.requireAdmin()
+            let reach = try context.require(.readReports)
             var parameters = self.parameters(request)
+            let cinemaID = try await cinema(&parameters, reach)
             let format = Self.format(request, &parameters)
             let period = parameters.period(required: true)
             let grouping = parameters.grouping()
             try parameters.validate()
 
-            let report = try await reports.revenue(period: period!, groupBy: grouping)
+            let report = try await reports.revenue(
+                period: period!, groupBy: grouping, cinemaID: cinemaID, timeZone: cinemaID == nil ? nil : parameters.timeZone
+            )
             switch format {
             case .json:
                 return try context.responseEncoder.encode(ReportJSON(report), from: request, context: context)
@@ -92,15 +99,17 @@ public struct ReportsController: Sendable {
         /// Bookings (filtered by movie_id, showtime_id, user_id, status, and creation time in
         /// [from, to)), oldest first, with user, seats, amount, refunded amount and status.
         router.get("/admin/reports/reservations") { request, context in
-            _ = try context.requireAdmin()
+            let reach = try context.require(.readReports)
             var parameters = self.parameters(request)
+            let cinemaID = try await cinema(&parameters, reach)
             let format = Self.format(request, &parameters)
             let filter = ReservationFilter(
                 movieID: parameters.id("movie_id"),
                 showtimeID: parameters.id("showtime_id"),
                 userID: parameters.uuid("user_id"),
                 statuses: parameters.statuses(),
-                period: parameters.period(required: false)
+                period: parameters.period(required: false),
+                cinemaID: cinemaID
             )
             let limit = parameters.limit()
             let cursor = parameters.cursor()
@@ -133,6 +142,19 @@ public struct ReportsController: Sendable {
     func parameters(_ request: Request) -> ReportParameters {
         let query = request.uri.queryParameters
         return ReportParameters(timeZone: timeZone) { name in query[name[...]].map(String.init) }
+    }
+
+    /// The cinema a report covers: `?cinema=` (any for admins, their own for staff and
+    /// managers, whose reports are always their cinema's; 403 `other_cinema` for another), or
+    /// nil for the chain. Its days are counted in its time zone.
+    func cinema(_ parameters: inout ReportParameters, _ reach: Reach) async throws -> Int? {
+        guard let cinemaID = try reach.limit(parameters.id("cinema")) else { return nil }
+        do {
+            if let zone = TimeZone(identifier: try await cinemas.get(cinemaID).timeZone) { parameters.timeZone = zone }
+        } catch let error as BoxOfficeError where error.kind == .notFound {
+            parameters.check(false, "cinema", "there is no cinema \(cinemaID).")
+        }
+        return cinemaID
     }
 
     /// `?format=json|csv` wins; otherwise CSV when `Accept` asks for `text/csv`.

@@ -16,7 +16,7 @@ public struct WebhooksController: Sendable {
     public func addRoutes(to router: Router<AppRequestContext>) {
         /// Registers a receiver for some events: 201 with its secret (shown this once).
         router.post("/admin/webhooks") { request, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageWebhooks)
             let input = try await request.decodeJSON(as: WebhookInput.self, context: context)
             var validator = Validator()
             let url = Result { () throws(BoxOfficeError) -> URL in try targets.check(input.url) }
@@ -39,12 +39,12 @@ public struct WebhooksController: Sendable {
         }
         /// The registered webhooks (without their secrets).
         router.get("/admin/webhooks") { _, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageWebhooks)
             return SchedulingJSON(WebhookList(items: try await store.webhooks().map { WebhookBody($0, secret: nil) }))
         }
         /// Stops deliveries to a webhook; those pending are given up.
         router.delete("/admin/webhooks/:id") { _, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageWebhooks)
             guard let id = UUID(uuidString: context.parameters.get("id") ?? ""), try await store.delete(id) else {
                 throw BoxOfficeError.notFound("Webhook '\(context.parameters.get("id") ?? "")'")
             }
@@ -52,7 +52,7 @@ public struct WebhooksController: Sendable {
         }
         /// A webhook's latest deliveries with their attempts, newest first.
         router.get("/admin/webhooks/:id/deliveries") { request, context in
-            _ = try context.requireAdmin()
+            _ = try context.require(.manageWebhooks)
             var validator = Validator()
             let limit = SchedulingQuery.integer(request, "limit", default: 50, &validator) ?? 50
             validator.check((1...200).contains(limit), "limit", "must be from 1 to 200.")

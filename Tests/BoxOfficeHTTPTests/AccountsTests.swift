@@ -323,7 +323,8 @@ import Testing
             #expect(refused.problemCode == "last_admin")
 
             let other = try await app.makeUser(role: .admin)
-            let demoted = try await app.request(.put, "/admin/users/\(admin.id)/role", as: admin, json: #"{"role": "staff"}"#)
+            let cinema = try await app.defaultCinema()
+            let demoted = try await app.request(.put, "/admin/users/\(admin.id)/role", as: admin, json: #"{"role": "staff", "cinema_id": \#(cinema)}"#)
             #expect(demoted.status == .ok)
             #expect(try demoted.json()["role"] as? String == "staff")
             // Now `other` is the last one.

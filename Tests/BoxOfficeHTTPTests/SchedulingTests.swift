@@ -334,6 +334,12 @@ import Testing
             let bad = try await app.request(.get, "/showtimes?date=03/05/2026&hall_id=x")
             #expect(bad.status == .unprocessableContent)
             #expect(bad.problemFields == ["date", "hall_id"])
+            // `movie` is checked like `movie_id` even when both are given, and they must agree.
+            #expect(try await app.request(.get, "/showtimes?date=\(date)&movie=\(up)&movie_id=\(up)").itemIDs == [b, c])
+            let both = try await app.request(.get, "/showtimes?date=\(date)&movie=-4&movie_id=\(up)")
+            #expect(both.status == .unprocessableContent)
+            #expect(both.problemFields == ["movie"])
+            #expect(try await app.request(.get, "/showtimes?date=\(date)&movie=\(rio)&movie_id=\(up)").problemFields == ["movie"])
         }
     }
 

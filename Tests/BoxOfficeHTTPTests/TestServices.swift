@@ -230,14 +230,24 @@ struct TestApp: Sendable {
 
     /// A user made straight in the database (password "password-123", not checked here),
     /// with a valid access token.
-    func makeUser(role: Role = .user, email: String? = nil) async throws -> User {
+    /// The cinema that halls join when none is named.
+    func defaultCinema() async throws -> Int {
+        try await dependencies.postgres.query("SELECT default_cinema() AS id").first!.decode(Int.self, column: "id")
+    }
+
+    /// A user with a token; staff and managers work at `cinema` (default: the default cinema).
+    func makeUser(role: Role = .user, email: String? = nil, cinema: Int? = nil) async throws -> User {
         let email = email ?? "\(role.rawValue)-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+        var cinemaID: Int?
+        if role.belongsToCinema {
+            cinemaID = if let cinema { cinema } else { try await defaultCinema() }
+        }
         let id = try await dependencies.postgres.query("""
-            INSERT INTO users (email, password_hash, name, role)
-            VALUES (\(email), 'not-a-real-hash', 'Test User', \(role.rawValue))
+            INSERT INTO users (email, password_hash, name, role, cinema_id)
+            VALUES (\(email), 'not-a-real-hash', 'Test User', \(role.rawValue), \(cinemaID))
             RETURNING id
             """).first!.decode(UUID.self, column: "id")
-        let token = try await dependencies.tokens.issue(for: Identity(userID: id, role: role))
+        let token = try await dependencies.tokens.issue(for: Identity(userID: id, role: role, cinemaID: cinemaID))
         return User(id: id, email: email, role: role, token: token)
     }
 

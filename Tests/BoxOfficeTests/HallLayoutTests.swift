@@ -41,6 +41,10 @@ import Testing
         #expect(layout.seats.map(\.position) == [3, 4])
     }
 
+    @Test func anOffsetNearTheLargestIntegerIsRefusedNotOverflowed() {
+        #expect(fields(LayoutInput(rows: [.init(label: "A", seats: 87, offset: Int.max - 1)])) == ["layout.rows[0].offset"])
+    }
+
     @Test func aGridLabelsRowsFromAAndGivesWholeRowsACategory() throws {
         let layout = try HallLayout(LayoutInput(grid: .init(
             rows: 3, seatsPerRow: 4, aislesAfter: [2],

@@ -2,7 +2,7 @@
 // the page is one input that keeps its focus and checks a ticket on every Enter, then shows the
 // answer big and coloured, with a sound (and a buzz on phones) where the browser allows.
 
-import { currentUser, post } from './api.js';
+import { currentUser, get, post } from './api.js';
 import { signInPrompt } from './tickets.js';
 import { h, mount, day, time, plural } from './ui.js';
 
@@ -12,15 +12,25 @@ const ANSWERS = {
   ticket_cancelled: { title: 'Cancelled', tone: 220 },
   ticket_not_today: { title: 'Wrong day', tone: 220 },
   ticket_unknown: { title: 'Unknown ticket', tone: 160 },
+  other_cinema: { title: 'Another cinema', tone: 220 },
 };
+
+const DOOR_ROLES = ['staff', 'manager', 'admin'];
 
 export function showDoor(main) {
   const user = currentUser();
   if (!user) return signInPrompt(main, 'The door');
-  if (user.role !== 'staff' && user.role !== 'admin') {
+  if (!DOOR_ROLES.includes(user.role)) {
     mount(main, h('section', { class: 'empty' }, h('h1', { tabindex: '-1' }, 'The door'),
       h('p', {}, 'Checking tickets in is for staff. Ask an admin to give your account the staff role.')));
     return () => {};
+  }
+  // Staff and managers check in their own cinema's tickets only: say which cinema that is.
+  const where = h('p', { id: 'door-cinema', class: 'door__cinema' }, user.cinema_id ? 'Your cinema' : 'Every cinema of the chain');
+  if (user.cinema_id) {
+    get(`/cinemas/${user.cinema_id}`).then((cinema) => {
+      where.textContent = `${cinema.name}, ${cinema.city}`;
+    }).catch(() => {});
   }
   const input = h('input', {
     id: 'door-code', class: 'door__input', type: 'text', autocomplete: 'off', autocapitalize: 'off', spellcheck: 'false',
@@ -52,6 +62,8 @@ export function showDoor(main) {
           show(error.code, `This ticket is for ${day(problem.starts_at)} at ${time(problem.starts_at)}.`); break;
         case 'ticket_unknown':
           show(error.code, 'No ticket has this code.'); break;
+        case 'other_cinema':
+          show(error.code, 'This ticket is for another cinema of the chain; it was not checked in.'); break;
         default:
           show(null, error.message || 'The ticket could not be checked; try again.');
       }
@@ -75,7 +87,7 @@ export function showDoor(main) {
   // Keep the focus on the input: a scanner types wherever the focus is.
   const refocus = () => setTimeout(() => { if (document.activeElement !== input && main.contains(input)) input.focus(); }, 0);
   input.addEventListener('blur', refocus);
-  mount(main, h('section', { class: 'door' }, h('h1', { tabindex: '-1' }, 'The door'), form, result,
+  mount(main, h('section', { class: 'door' }, h('h1', { tabindex: '-1' }, 'The door'), where, form, result,
     h('h2', { class: 'door__history-title' }, 'Last scans'), history));
   input.focus();
   return () => input.removeEventListener('blur', refocus);

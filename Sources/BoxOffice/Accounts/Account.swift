@@ -6,18 +6,25 @@ public struct Account: Sendable, Equatable, Codable {
     public var email: String
     public var name: String
     public var role: Role
+    /// The cinema of a staff member or manager.
+    public var cinemaID: Int?
     public var createdAt: Date
 
-    public init(id: UUID, email: String, name: String, role: Role, createdAt: Date) {
+    public init(id: UUID, email: String, name: String, role: Role, cinemaID: Int? = nil, createdAt: Date) {
         self.id = id
         self.email = email
         self.name = name
         self.role = role
+        self.cinemaID = cinemaID
         self.createdAt = createdAt
     }
 
+    /// What the access token proves about this account.
+    public var identity: Identity { Identity(userID: id, role: role, cinemaID: cinemaID) }
+
     enum CodingKeys: String, CodingKey {
         case id, email, name, role
+        case cinemaID = "cinema_id"
         case createdAt = "created_at"
     }
 
@@ -27,6 +34,7 @@ public struct Account: Sendable, Equatable, Codable {
         try container.encode(email, forKey: .email)
         try container.encode(name, forKey: .name)
         try container.encode(role, forKey: .role)
+        try container.encodeIfPresent(cinemaID, forKey: .cinemaID)
         try container.encode(createdAt, forKey: .createdAt)
     }
 }

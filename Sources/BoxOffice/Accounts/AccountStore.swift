@@ -9,7 +9,7 @@ public struct AccountStore: Sendable {
         self.postgres = postgres
     }
 
-    static let columns = "id, email, name, role, created_at"
+    static let columns = "id, email, name, role, cinema_id, created_at"
 
     static func account(from row: PostgresRow) throws -> Account {
         let roleText = try row.decode(String.self, column: "role")
@@ -21,6 +21,7 @@ public struct AccountStore: Sendable {
             email: try row.decode(String.self, column: "email"),
             name: try row.decode(String.self, column: "name"),
             role: role,
+            cinemaID: try row.decode(Int?.self, column: "cinema_id"),
             createdAt: try row.decode(Date.self, column: "created_at")
         )
     }
@@ -77,10 +78,19 @@ public struct AccountStore: Sendable {
         return (try rows.map(Self.account(from:)), total)
     }
 
-    /// Sets a role. Demoting the last admin is refused with 409 `last_admin`; every admin row
-    /// is locked first, so two admins demoting each other at once cannot both succeed.
-    public func setRole(of id: UUID, to role: Role) async throws -> Account {
-        try await postgres.withTransaction { connection in
+    /// Sets a role, and for staff and managers their cinema (which must exist; 422 `cinema_id`
+    /// otherwise, also when given for another role). Demoting the last admin is refused with 409
+    /// `last_admin`; every admin row is locked first, so two admins demoting each other at once
+    /// cannot both succeed.
+    public func setRole(of id: UUID, to role: Role, cinema cinemaID: Int? = nil) async throws -> Account {
+        var validator = Validator()
+        if role.belongsToCinema {
+            validator.check(cinemaID != nil, "cinema_id", "is required for \(role.rawValue): the cinema they work at.")
+        } else {
+            validator.check(cinemaID == nil, "cinema_id", "is only for staff and managers; \(role.rawValue)s belong to no cinema.")
+        }
+        try validator.validate()
+        return try await postgres.withTransaction { connection in
             let admins = try await connection.query("""
                 SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE
                 """).map { try $0.decode(UUID.self, column: "id") }
@@ -91,12 +101,16 @@ public struct AccountStore: Sendable {
             if current.role == .admin, role != .admin, admins == [id] {
                 throw BoxOfficeError(.conflict, code: "last_admin", message: "The last admin cannot be demoted; make another admin first.")
             }
-            if current.role == role { return current }
-            let rows = try await connection.query("""
-                UPDATE users SET role = \(role.rawValue), updated_at = now() WHERE id = \(id)
-                RETURNING \(unescaped: Self.columns)
-                """)
-            return try Self.account(from: rows[0])
+            if current.role == role, current.cinemaID == cinemaID { return current }
+            do {
+                let rows = try await connection.query("""
+                    UPDATE users SET role = \(role.rawValue), cinema_id = \(cinemaID), updated_at = now() WHERE id = \(id)
+                    RETURNING \(unescaped: Self.columns)
+                    """)
+                return try Self.account(from: rows[0])
+            } catch let error as PostgresError where error.code == .foreignKeyViolation {
+                throw BoxOfficeError.validation(field: "cinema_id", "there is no cinema \(cinemaID ?? 0).")
+            }
         }
     }
 
@@ -128,7 +142,7 @@ public struct AccountStore: Sendable {
 
     private func promoteToAdmin(email: String) async throws -> AdminOutcome? {
         let promoted = try await postgres.query("""
-            UPDATE users SET role = 'admin', updated_at = now() WHERE email = \(email) AND role <> 'admin'
+            UPDATE users SET role = 'admin', cinema_id = NULL, updated_at = now() WHERE email = \(email) AND role <> 'admin'
             RETURNING \(unescaped: Self.columns)
             """)
         if let row = promoted.first { return .promoted(try Self.account(from: row)) }

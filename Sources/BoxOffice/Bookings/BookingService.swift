@@ -18,6 +18,8 @@ public struct Booking: Sendable, Equatable, Encodable {
     public var currency: String
     public var ticketCode: String?
     public var showtimeID: Int
+    /// The cinema of the showtime's hall.
+    public var cinemaID: Int
     public var startsAt: Date
     public var movieTitle: String
     public var hallName: String
@@ -30,6 +32,7 @@ public struct Booking: Sendable, Equatable, Encodable {
         case userID = "user_id"
         case ticketCode = "ticket_code"
         case showtimeID = "showtime_id"
+        case cinemaID = "cinema_id"
         case startsAt = "starts_at"
         case movieTitle = "movie_title"
         case hallName = "hall_name"
@@ -47,6 +50,7 @@ public struct Booking: Sendable, Equatable, Encodable {
         try container.encode(currency, forKey: .currency)
         try container.encode(ticketCode, forKey: .ticketCode)
         try container.encode(showtimeID, forKey: .showtimeID)
+        try container.encode(cinemaID, forKey: .cinemaID)
         try container.encode(startsAt, forKey: .startsAt)
         try container.encode(movieTitle, forKey: .movieTitle)
         try container.encode(hallName, forKey: .hallName)
@@ -58,6 +62,7 @@ public struct Booking: Sendable, Equatable, Encodable {
 
 /// Filters of the staff's booking list.
 public struct BookingFilter: Sendable {
+    public var cinemaID: Int?
     public var showtimeID: Int?
     public var userID: UUID?
     public var status: BookingStatus?
@@ -91,7 +96,7 @@ public struct BookingService: Sendable {
 
     static let selectBookings = """
         SELECT b.id, b.user_id, b.status, b.amount_minor, b.currency, b.ticket_code, b.showtime_id, b.created_at,
-               b.checked_in_at, s.starts_at, m.title, h.name AS hall_name,
+               b.checked_in_at, s.starts_at, m.title, h.name AS hall_name, h.cinema_id,
                coalesce(array_agg(se.id ORDER BY se.row_index, se.position) FILTER (WHERE se.id IS NOT NULL), '{}') AS seat_ids,
                coalesce(array_agg(se.row_label ORDER BY se.row_index, se.position) FILTER (WHERE se.id IS NOT NULL), '{}') AS seat_rows,
                coalesce(array_agg(se.number ORDER BY se.row_index, se.position) FILTER (WHERE se.id IS NOT NULL), '{}') AS seat_numbers,
@@ -103,7 +108,7 @@ public struct BookingService: Sendable {
         LEFT JOIN booking_seats bs ON bs.booking_id = b.id
         LEFT JOIN seats se ON se.id = bs.seat_id
         """
-    static let groupBookings = "GROUP BY b.id, s.starts_at, m.title, h.name"
+    static let groupBookings = "GROUP BY b.id, s.starts_at, m.title, h.name, h.cinema_id"
 
     static func booking(_ row: PostgresRow) throws -> Booking {
         let ids = try row.decode([Int].self, column: "seat_ids")
@@ -118,6 +123,7 @@ public struct BookingService: Sendable {
             currency: try row.decode(String.self, column: "currency"),
             ticketCode: try row.decode(String?.self, column: "ticket_code"),
             showtimeID: try row.decode(Int.self, column: "showtime_id"),
+            cinemaID: try row.decode(Int.self, column: "cinema_id"),
             startsAt: try row.decode(Date.self, column: "starts_at"),
             movieTitle: try row.decode(String.self, column: "title"),
             hallName: try row.decode(String.self, column: "hall_name"),
@@ -138,7 +144,8 @@ public struct BookingService: Sendable {
             """).map(Self.booking)
     }
 
-    /// The owner's booking, or any booking for an admin; 404 for anyone else.
+    /// The owner's booking, or any of their cinema's for its managers (all for admins); 404
+    /// for anyone else.
     public func booking(_ id: UUID, for identity: Identity) async throws -> Booking {
         guard let row = try await postgres.query("""
             \(unescaped: Self.selectBookings)
@@ -146,7 +153,9 @@ public struct BookingService: Sendable {
             \(unescaped: Self.groupBookings)
             """).first else { throw Self.notFound }
         let booking = try Self.booking(row)
-        guard booking.userID == identity.userID || identity.isAdmin else { throw Self.notFound }
+        guard booking.userID == identity.userID || identity.may(.manageBookings, inCinema: booking.cinemaID) else {
+            throw Self.notFound
+        }
         return booking
     }
 
@@ -154,7 +163,8 @@ public struct BookingService: Sendable {
     public func bookings(matching filter: BookingFilter) async throws -> [Booking] {
         try await postgres.query("""
             \(unescaped: Self.selectBookings)
-            WHERE (\(filter.showtimeID)::bigint IS NULL OR b.showtime_id = \(filter.showtimeID))
+            WHERE (\(filter.cinemaID)::bigint IS NULL OR h.cinema_id = \(filter.cinemaID))
+              AND (\(filter.showtimeID)::bigint IS NULL OR b.showtime_id = \(filter.showtimeID))
               AND (\(filter.userID)::uuid IS NULL OR b.user_id = \(filter.userID))
               AND (\(filter.status)::text IS NULL OR b.status = \(filter.status))
               AND (\(filter.from)::timestamptz IS NULL OR s.starts_at >= \(filter.from))
@@ -167,22 +177,24 @@ public struct BookingService: Sendable {
 
     // MARK: - Cancelling
 
-    /// Cancels a booking: the owner until the cut-off before the start, an admin until the
-    /// start. A confirmed booking's seats are freed and its amount refunded.
+    /// Cancels a booking: the owner until the cut-off before the start, a manager of its
+    /// cinema (or an admin) until the start. A confirmed booking's seats are freed and its amount refunded.
     public func cancel(_ id: UUID, by identity: Identity) async throws -> Booking {
         let effects = try await postgres.withTransaction { tx -> CancelEffects in
             guard let row = try await tx.query("""
-                SELECT b.user_id, b.status, s.starts_at FROM bookings b JOIN showtimes s ON s.id = b.showtime_id
+                SELECT b.user_id, b.status, s.starts_at, h.cinema_id
+                FROM bookings b JOIN showtimes s ON s.id = b.showtime_id JOIN halls h ON h.id = s.hall_id
                 WHERE b.id = \(id) FOR UPDATE OF b
                 """).first else { throw Self.notFound }
             let owner = try row.decode(UUID.self, column: "user_id")
-            guard owner == identity.userID || identity.isAdmin else { throw Self.notFound }
+            let asStaff = identity.may(.manageBookings, inCinema: try row.decode(Int.self, column: "cinema_id"))
+            guard owner == identity.userID || asStaff else { throw Self.notFound }
             let startsAt = try row.decode(Date.self, column: "starts_at")
-            let deadline = identity.isAdmin ? startsAt : startsAt - settings.cancellationCutoff.timeInterval
+            let deadline = asStaff ? startsAt : startsAt - settings.cancellationCutoff.timeInterval
             guard Date() < deadline else {
                 throw BoxOfficeError(
                     .conflict, code: "cancellation_closed",
-                    message: identity.isAdmin
+                    message: asStaff
                         ? "The showtime has started; its bookings can no longer be cancelled."
                         : "Bookings can be cancelled until \(Int(settings.cancellationCutoff.timeInterval / 60)) minutes before the start."
                 )
@@ -191,7 +203,7 @@ public struct BookingService: Sendable {
             guard status.isCancellable else {
                 throw BoxOfficeError(.conflict, code: "not_cancellable", message: "A \(status.rawValue) booking cannot be cancelled.")
             }
-            let reason: RefundReason = identity.isAdmin && owner != identity.userID ? .cancelledByAdmin : .cancelledByOwner
+            let reason: RefundReason = asStaff && owner != identity.userID ? .cancelledByAdmin : .cancelledByOwner
             var effects = try await cancelLocked(bookingID: id, reason: reason, in: tx)
             if let showtimeID = effects.freedShowtimeID, !effects.freedSeats.isEmpty {
                 effects.freed = (showtimeID, effects.freedSeats, try await checkout.holds.outbox.record(showtimeID: showtimeID, in: tx))
@@ -320,13 +332,15 @@ public struct BookingService: Sendable {
     // MARK: - The door
 
     /// Checks a ticket in, atomically: of two scans at the same instant exactly one is valid.
+    /// Staff of a cinema (`reach`) check in only its tickets: 403 `other_cinema` for others.
     /// Valid on the showtime's day as its own cinema counts days (its time zone).
-    public func validateTicket(code: String, now: Date = Date()) async throws -> TicketScan {
+    public func validateTicket(code: String, at reach: Reach = .chain, now: Date = Date()) async throws -> TicketScan {
+        let cinema = reach.cinemaID
         let checkedIn = try await postgres.query("""
             UPDATE bookings b SET checked_in_at = \(now), updated_at = now()
             FROM showtimes s JOIN halls h ON h.id = s.hall_id JOIN cinemas c ON c.id = h.cinema_id
             WHERE b.ticket_code = \(code) AND b.status = 'confirmed' AND b.checked_in_at IS NULL
-              AND s.id = b.showtime_id
+              AND s.id = b.showtime_id AND (\(cinema)::bigint IS NULL OR h.cinema_id = \(cinema))
               AND (s.starts_at AT TIME ZONE c.time_zone)::date = (\(now)::timestamptz AT TIME ZONE c.time_zone)::date
             RETURNING b.id, b.checked_in_at
             """)
@@ -339,6 +353,8 @@ public struct BookingService: Sendable {
             throw BoxOfficeError(.notFound, code: "ticket_unknown", message: "No ticket has this code.")
         }
         let booking = try Self.booking(row)
+        // Another cinema's ticket: said, and nothing about it shown.
+        try reach.check(cinema: booking.cinemaID)
         if let first = checkedIn.first {
             return TicketScan(booking: booking, checkedInAt: try first.decode(Date.self, column: "checked_in_at"))
         }

@@ -37,11 +37,13 @@ public struct ShowtimeReportFilter: Sendable, Equatable {
     public var period: ReportPeriod
     public var movieID: Int?
     public var hallID: Int?
+    public var cinemaID: Int?
 
-    public init(period: ReportPeriod, movieID: Int? = nil, hallID: Int? = nil) {
+    public init(period: ReportPeriod, movieID: Int? = nil, hallID: Int? = nil, cinemaID: Int? = nil) {
         self.period = period
         self.movieID = movieID
         self.hallID = hallID
+        self.cinemaID = cinemaID
     }
 }
 
@@ -249,8 +251,13 @@ public struct ReservationFilter: Sendable, Equatable {
     public var userID: UUID?
     public var statuses: [BookingStatus]
     public var period: ReportPeriod?
+    public var cinemaID: Int?
 
-    public init(movieID: Int? = nil, showtimeID: Int? = nil, userID: UUID? = nil, statuses: [BookingStatus] = [], period: ReportPeriod? = nil) {
+    public init(
+        movieID: Int? = nil, showtimeID: Int? = nil, userID: UUID? = nil, statuses: [BookingStatus] = [], period: ReportPeriod? = nil,
+        cinemaID: Int? = nil
+    ) {
+        self.cinemaID = cinemaID
         self.movieID = movieID
         self.showtimeID = showtimeID
         self.userID = userID

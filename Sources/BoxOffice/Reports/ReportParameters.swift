@@ -7,7 +7,8 @@ public struct ReportParameters {
     public static let maximumLimit = 1000
 
     let value: (String) -> String?
-    let timeZone: TimeZone
+    /// The zone whose days `from` and `to` name: the report's cinema's, or the default one's.
+    public var timeZone: TimeZone
     public private(set) var validator = Validator()
 
     public init(timeZone: TimeZone, _ value: @escaping (String) -> String?) {

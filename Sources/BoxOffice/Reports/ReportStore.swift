@@ -42,13 +42,14 @@ public struct ReportStore: Sendable {
               WHERE s.starts_at >= \(filter.period.from) AND s.starts_at < \(filter.period.to)
                 AND (\(filter.movieID)::bigint IS NULL OR s.movie_id = \(filter.movieID))
                 AND (\(filter.hallID)::bigint IS NULL OR s.hall_id = \(filter.hallID))
+                AND (\(filter.cinemaID)::bigint IS NULL OR s.hall_id IN (SELECT id FROM halls WHERE cinema_id = \(filter.cinemaID)))
                 AND (\(cursorID)::bigint IS NULL
                      OR (s.starts_at, s.id) > (timestamptz 'epoch' + \(cursor?.microseconds) * interval '1 microsecond', \(cursorID)))
               ORDER BY s.starts_at, s.id
               LIMIT \(limit + 1)
             )
             SELECT p.id, p.starts_at, p.status, p.currency, p.capacity,
-              to_char(p.starts_at AT TIME ZONE \(timeZone.identifier), 'YYYY-MM-DD"T"HH24:MI') AS starts_at_local,
+              to_char(p.starts_at AT TIME ZONE c.time_zone, 'YYYY-MM-DD"T"HH24:MI') AS starts_at_local,
               (p.status = 'scheduled' AND p.ends_at > \(now)) AS on_sale,
               (extract(epoch FROM p.starts_at) * 1000000)::bigint AS cursor_us,
               m.id AS movie_id, m.title AS movie_title, h.id AS hall_id, h.name AS hall_name,
@@ -58,6 +59,7 @@ public struct ReportStore: Sendable {
             FROM page p
             JOIN movies m ON m.id = p.movie_id
             JOIN halls h ON h.id = p.hall_id
+            JOIN cinemas c ON c.id = h.cinema_id
             -- Each from an index alone: showtime_seats_sold, bookings_confirmed_showtime, refunds_counted.
             CROSS JOIN LATERAL (
               SELECT count(*) AS n FROM showtime_seats ss WHERE ss.showtime_id = p.id AND ss.status = 'sold'
@@ -105,7 +107,10 @@ public struct ReportStore: Sendable {
 
     /// Tickets, money and average occupancy of the showtimes starting within the period, per
     /// group and currency, and the totals per currency.
-    public func revenue(period: ReportPeriod, groupBy grouping: RevenueGrouping) async throws -> RevenueReport {
+    /// `cinemaID` limits it to one cinema, whose `timeZone` the report then names.
+    public func revenue(
+        period: ReportPeriod, groupBy grouping: RevenueGrouping, cinemaID: Int? = nil, timeZone zone: TimeZone? = nil
+    ) async throws -> RevenueReport {
         let slots = timeSlots
         // One statement: per-showtime figures (`per`), then grouped, then the totals. Only the
         // grouping's fixed SQL text (from a closed enum) is spliced in; every value is bound.
@@ -118,6 +123,7 @@ public struct ReportStore: Sendable {
                      s.starts_at AT TIME ZONE c.time_zone AS local_start
               FROM showtimes s JOIN halls h ON h.id = s.hall_id JOIN cinemas c ON c.id = h.cinema_id
               WHERE s.starts_at >= \(period.from) AND s.starts_at < \(period.to)
+                AND (\(cinemaID)::bigint IS NULL OR h.cinema_id = \(cinemaID))
             ), sold AS (
               SELECT ss.showtime_id, count(*) AS sold
               FROM showtime_seats ss JOIN st ON st.id = ss.showtime_id
@@ -179,7 +185,7 @@ public struct ReportStore: Sendable {
             )
             if try row.decode(Bool.self, column: "is_total") { totals.append(item) } else { groups.append(item) }
         }
-        return RevenueReport(groupBy: grouping, period: period, timeZone: timeZone.identifier, groups: groups, totals: totals)
+        return RevenueReport(groupBy: grouping, period: period, timeZone: (zone ?? timeZone).identifier, groups: groups, totals: totals)
     }
 
     /// `per` with each showtime's group: key, label and sort columns (sort1 int, sort2 text).
@@ -249,6 +255,8 @@ public struct ReportStore: Sendable {
                 AND (\(filter.movieID)::bigint IS NULL
                      OR b.showtime_id IN (SELECT s.id FROM showtimes s WHERE s.movie_id = \(filter.movieID)))
                 AND (\(filter.userID)::uuid IS NULL OR b.user_id = \(filter.userID))
+                AND (\(filter.cinemaID)::bigint IS NULL OR b.showtime_id IN (
+                       SELECT s.id FROM showtimes s JOIN halls h ON h.id = s.hall_id WHERE h.cinema_id = \(filter.cinemaID)))
                 AND (\(statuses)::text[] IS NULL OR b.status = ANY(\(statuses)::text[]))
                 AND (\(filter.period?.from)::timestamptz IS NULL OR b.created_at >= \(filter.period?.from))
                 AND (\(filter.period?.to)::timestamptz IS NULL OR b.created_at < \(filter.period?.to))

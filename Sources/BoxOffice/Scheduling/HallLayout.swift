@@ -242,10 +242,12 @@ public struct HallLayout: Sendable, Equatable {
             let seatCountValid = (1...maxSeatsPerRow).contains(row.seats)
             validator.check(seatCountValid, "\(rowField).seats", "must be 1 to \(maxSeatsPerRow).")
             let offset = row.offset ?? 0
-            validator.check((0...maxSeatsPerRow).contains(offset), "\(rowField).offset", "must be 0 to \(maxSeatsPerRow).")
+            let offsetValid = (0...maxSeatsPerRow).contains(offset)
+            validator.check(offsetValid, "\(rowField).offset", "must be 0 to \(maxSeatsPerRow).")
             let defaultCategory = row.defaultCategory ?? defaultCategory
             checkCategory(defaultCategory, "\(rowField).default_category", &validator)
-            guard seatCountValid else { continue }
+            // Positions are only counted from a valid offset (one near Int.max would overflow).
+            guard seatCountValid, offsetValid else { continue }
             let aisles = checkAisles(row.aislesAfter, seats: row.seats, field: "\(rowField).aisles_after", &validator)
             var categories = Array(repeating: defaultCategory, count: row.seats)
             var assigned = Array(repeating: false, count: row.seats)

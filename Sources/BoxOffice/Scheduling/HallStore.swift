@@ -32,15 +32,23 @@ public struct HallStore: Sendable {
         }
     }
 
-    /// A page of halls by name, with their seat counts.
-    public func list(limit: Int, offset: Int) async throws -> HallList {
+    /// A page of halls by name, with their seat counts; of one cinema when `cinemaID` is given.
+    public func list(cinemaID: Int? = nil, limit: Int, offset: Int) async throws -> HallList {
         try await postgres.withConnection { connection in
-            let total = try await connection.query("SELECT count(*) AS total FROM halls").first!.decode(Int.self, column: "total")
+            let total = try await connection.query("""
+                SELECT count(*) AS total FROM halls WHERE (\(cinemaID)::bigint IS NULL OR cinema_id = \(cinemaID))
+                """).first!.decode(Int.self, column: "total")
             let rows = try await connection.query("""
-                \(unescaped: Self.hallSelect) ORDER BY h.name, h.id LIMIT \(limit) OFFSET \(offset)
+                \(unescaped: Self.hallSelect) WHERE (\(cinemaID)::bigint IS NULL OR h.cinema_id = \(cinemaID))
+                ORDER BY h.name, h.id LIMIT \(limit) OFFSET \(offset)
                 """)
             return HallList(items: try rows.map(Self.hall), total: total, limit: limit, offset: offset)
         }
+    }
+
+    /// The cinema a hall belongs to; nil for an unknown hall.
+    public func cinemaID(ofHall id: Int) async throws -> Int? {
+        try await postgres.query("SELECT cinema_id FROM halls WHERE id = \(id)").first?.decode(Int.self, column: "cinema_id")
     }
 
     /// A hall with its live seats in row and position order; 404 when unknown.

@@ -162,6 +162,13 @@ public struct ShowtimeStore: Sendable {
         return showtime
     }
 
+    /// The cinema a showtime is in (its hall's); nil for an unknown showtime.
+    public func cinemaID(ofShowtime id: Int) async throws -> Int? {
+        try await postgres.query("""
+            SELECT h.cinema_id FROM showtimes s JOIN halls h ON h.id = s.hall_id WHERE s.id = \(id)
+            """).first?.decode(Int.self, column: "cinema_id")
+    }
+
     /// The scheduled showtimes starting within the filter's day, by start.
     public func list(_ filter: ShowtimeFilter) async throws -> ShowtimeList {
         try await postgres.withConnection { connection in

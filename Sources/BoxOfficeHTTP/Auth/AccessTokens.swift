@@ -12,6 +12,8 @@ public struct AccessTokens: Sendable {
         /// Not issued by this service, but honoured if present (RFC 7519 §4.1.5).
         var nbf: NotBeforeClaim?
         var role: String
+        /// The cinema of a staff member or manager.
+        var cinema: Int?
 
         func verify(using algorithm: some JWTAlgorithm) throws {
             try exp.verifyNotExpired()
@@ -37,7 +39,8 @@ public struct AccessTokens: Sendable {
             exp: ExpirationClaim(value: now.addingTimeInterval(lifetime)),
             iat: IssuedAtClaim(value: now),
             nbf: nil,
-            role: identity.role.rawValue
+            role: identity.role.rawValue,
+            cinema: identity.cinemaID
         )
         return try await keys.sign(payload)
     }
@@ -62,7 +65,11 @@ public struct AccessTokens: Sendable {
         guard let userID = UUID(uuidString: payload.sub.value), let role = Role(rawValue: payload.role) else {
             throw BoxOfficeError(.unauthorized, code: "invalid_token", message: "The access token is not valid.")
         }
-        let identity = Identity(userID: userID, role: role)
+        // A staff member's or manager's token must name their cinema.
+        guard !role.belongsToCinema || payload.cinema != nil else {
+            throw BoxOfficeError(.unauthorized, code: "invalid_token", message: "The access token is not valid.")
+        }
+        let identity = Identity(userID: userID, role: role, cinemaID: payload.cinema)
         verified.remember(token, identity: identity, expiresAt: payload.exp.value)
         return identity
     }

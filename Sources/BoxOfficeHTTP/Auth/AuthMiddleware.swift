@@ -39,21 +39,23 @@ extension AppRequestContext {
         return identity
     }
 
-    /// A signed-in admin, or 401 / 403.
-    public func requireAdmin() throws(BoxOfficeError) -> Identity {
+    /// A signed-in person who may use `permission`, and where: 401 when not signed in, 403
+    /// `forbidden` when their role may not.
+    public func require(_ permission: Permission) throws(BoxOfficeError) -> Reach {
         let identity = try requireUser()
-        guard identity.role == .admin else {
-            throw BoxOfficeError(.forbidden, code: "forbidden", message: "Only admins may do that.")
+        guard let reach = identity.reach(for: permission) else {
+            throw BoxOfficeError(.forbidden, code: "forbidden", message: permission.refusal)
         }
-        return identity
+        return reach
     }
+}
 
-    /// Staff or admin (ticket validation at the door), or 401 / 403.
-    public func requireStaff() throws(BoxOfficeError) -> Identity {
-        let identity = try requireUser()
-        guard identity.role == .admin || identity.role == .staff else {
-            throw BoxOfficeError(.forbidden, code: "forbidden", message: "Only staff may do that.")
+extension Permission {
+    var refusal: String {
+        switch self {
+        case .validateTickets, .readReports: "Only staff, managers and admins may do that."
+        case .manageBookings, .manageShowtimes, .manageHalls: "Only managers and admins may do that."
+        case .manageCatalogue, .manageCinemas, .manageAccounts, .manageWebhooks: "Only admins may do that."
         }
-        return identity
     }
 }

@@ -496,6 +496,28 @@ def main():
         assert len(door.all("#door-history li")) == (4 if today_code else 2)
         check("the door page checks typed codes: " + ("valid, already used, " if today_code else "") + "cancelled, unknown")
 
+        # Staff of another cinema: the door names their cinema and refuses this cinema's ticket.
+        _, admin = call("POST", "/auth/login", {"email": os.environ["BOXOFFICE_ADMIN_EMAIL"], "password": os.environ["BOXOFFICE_ADMIN_PASSWORD"]})
+        _, listed = call("GET", "/admin/bookings?limit=200", token=admin["access_token"])
+        home = next(item["cinema_id"] for item in listed["items"] if item["ticket_code"] == code)
+        _, cinemas = call("GET", "/cinemas")
+        elsewhere = next(cinema for cinema in cinemas["items"] if cinema["id"] != home)
+        usher_email = f"usher-{uuid.uuid4().hex[:8]}@e2e.test"
+        _, usher = call("POST", "/auth/signup", {"email": usher_email, "password": PASSWORD, "name": "Usher"})
+        status, made = call("PUT", f"/admin/users/{usher['user']['id']}/role", {"role": "staff", "cinema_id": elsewhere["id"]},
+                            token=admin["access_token"])
+        assert status == 200, (status, made)
+        door.click("#sign-out")
+        door.present("#sign-in", "being signed out")
+        door.sign_in(usher_email)
+        door.open("/#/door")
+        door.present("#door-code", "the door's input")
+        door.wait(lambda: elsewhere["name"] in door.text_of("#door-cinema"), "the door to name the usher's cinema")
+        shown = scan(code, "other_cinema")
+        assert "Another cinema" in shown, shown
+        door.screenshot("door-other-cinema", "#door-result")
+        check(f"staff of {elsewhere['name']} see their cinema at the door and another cinema's ticket is refused")
+
         # A premiere with a waiting room. Alice (signed in) opens it and is in the line at once;
         # while staff hold admission she sees her place and a progress bar, and when they resume
         # it her page moves on to the seat map by itself, where she holds seats with her pass.
