@@ -24,6 +24,8 @@ public struct AppDependencies: Sendable {
     public var bookings: BookingService
     /// Waiting rooms in front of on-sales.
     public var waitingRoom: WaitingRoom
+    /// Pushes waiting people's places to their streams.
+    public var queueWatcher: QueueWatcher
     /// The notifications outbox and its webhooks.
     public var notifications: NotificationStore
     public var logger: Logger
@@ -53,6 +55,7 @@ public struct AppDependencies: Sendable {
         self.bookings = BookingService(postgres: postgres, checkout: checkout, settings: settings, logger: logger)
         self.notifications = NotificationStore(postgres: postgres)
         self.waitingRoom = WaitingRoom(redis: redis, scripts: scripts.queue, layouts: holds.layouts, settings: settings, logger: logger)
+        self.queueWatcher = QueueWatcher(room: waitingRoom, logger: logger)
         self.logger = logger
     }
 }
@@ -114,7 +117,7 @@ public func buildRouter(_ dependencies: AppDependencies, settings: ServerSetting
         store: dependencies.notifications, targets: WebhookTargets(allowPrivate: dependencies.settings.webhooksAllowPrivateTargets)
     ).addRoutes(to: router)
     QueueController(
-        waitingRoom: dependencies.waitingRoom, showtimes: ShowtimeStore(postgres: dependencies.postgres),
+        waitingRoom: dependencies.waitingRoom, watcher: dependencies.queueWatcher, showtimes: ShowtimeStore(postgres: dependencies.postgres),
         clientAddresses: ClientAddressResolver(trustedProxies: settings.trustedProxies)
     ).addRoutes(to: router)
     BookingsController(
@@ -156,6 +159,7 @@ public func buildApplication(
         ),
         RefundSweeper(refunds: dependencies.checkout.refunds, logger: dependencies.logger),
         dependencies.waitingRoom.admitter(),
+        dependencies.queueWatcher,
         WebhookDeliverer(
             store: dependencies.notifications, policy: dependencies.settings.webhookDelivery,
             targets: WebhookTargets(allowPrivate: dependencies.settings.webhooksAllowPrivateTargets),

@@ -2,16 +2,21 @@ public import BoxOffice
 import Foundation
 import HTTPTypes
 public import Hummingbird
+import ServiceLifecycle
 
 /// The waiting room of an on-sale: join, follow your place, leave; staff watch and steer it.
 public struct QueueController: Sendable {
     let waitingRoom: WaitingRoom
+    let watcher: QueueWatcher
     /// Which cinema a showtime is in, for its managers.
     let showtimes: ShowtimeStore
     let clientAddresses: ClientAddressResolver
 
-    public init(waitingRoom: WaitingRoom, showtimes: ShowtimeStore, clientAddresses: ClientAddressResolver = ClientAddressResolver()) {
+    public init(
+        waitingRoom: WaitingRoom, watcher: QueueWatcher, showtimes: ShowtimeStore, clientAddresses: ClientAddressResolver = ClientAddressResolver()
+    ) {
         self.waitingRoom = waitingRoom
+        self.watcher = watcher
         self.showtimes = showtimes
         self.clientAddresses = clientAddresses
     }
@@ -35,6 +40,37 @@ public struct QueueController: Sendable {
         router.get("/queue/:ticket") { _, context in
             let identity = try context.requireUser()
             return SchedulingJSON(QueueTicketBody(try await waitingRoom.ticket(context.parameters.get("ticket") ?? "", userID: identity.userID)))
+        }
+        /// The caller's place as server-sent events (`event: ticket`, the body of GET
+        /// /queue/{ticket}): now, then whenever it moves (no more often than the wait warrants),
+        /// at once on admission (with the pass; the stream then ends) or sell-out. Opening it is
+        /// not activity: an admitted person keeps their turn by shopping. 404 as for GET.
+        router.get("/queue/:ticket/events") { _, context in
+            let identity = try context.requireUser()
+            let id = context.parameters.get("ticket") ?? ""
+            let first = try await waitingRoom.ticket(id, userID: identity.userID, touch: false)
+            let updates = first.state.isFinal
+                ? nil : watcher.updates(showtimeID: first.showtimeID, ticket: id, userID: identity.userID, current: first.state)
+            @Sendable func event(_ state: WaitingRoom.State) throws -> ByteBuffer {
+                var ticket = first
+                ticket.state = state
+                let json = try JSONEncoder().encode(QueueTicketBody(ticket))
+                return ByteBuffer(string: "event: ticket\ndata: \(String(decoding: json, as: UTF8.self))\n\n")
+            }
+            let body = ResponseBody { writer in
+                try await writer.write(try event(first.state))
+                if let updates {
+                    // Ends at graceful shutdown, so that the server need not wait for streams.
+                    for await update in updates.cancelOnGracefulShutdown() {
+                        switch update {
+                        case .state(let state): try await writer.write(try event(state))
+                        case .heartbeat: try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        }
+                    }
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
         }
         /// Leaves the waiting room (or ends one's turn): 204.
         router.delete("/queue/:ticket") { _, context in

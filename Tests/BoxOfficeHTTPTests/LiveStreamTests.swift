@@ -27,6 +27,15 @@ import Testing
         port: Int, showtimeID: Int, since: Int? = nil,
         _ body: (inout AsyncThrowingStream<LiveEvent, any Error>.Iterator) async throws -> R
     ) async throws -> R {
+        try await withEventStream(port: port, path: "/showtimes/\(showtimeID)/live", headers: since.map { ["Last-Event-ID: \($0)"] } ?? [], body)
+    }
+
+    /// Opens an event stream at `path` over a real socket (`headers` as "Name: value" lines) and
+    /// hands `body` the events as they come; the iterator ends when the server ends the stream.
+    static func withEventStream<R: Sendable>(
+        port: Int, path: String, headers: [String] = [],
+        _ body: (inout AsyncThrowingStream<LiveEvent, any Error>.Iterator) async throws -> R
+    ) async throws -> R {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -34,8 +43,8 @@ import Testing
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
-            var request = "GET /showtimes/\(showtimeID)/live HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
-            if let since { request += "Last-Event-ID: \(since)\r\n" }
+            var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+            for header in headers { request += header + "\r\n" }
             try await outbound.write(ByteBuffer(string: request + "\r\n"))
             let events = AsyncThrowingStream<LiveEvent, any Error> { continuation in
                 let task = Task {

@@ -190,6 +190,44 @@ import Testing
         }
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func aWaitingPersonsStreamTellsTheirPlaceThenTheirTurnWithAPassAndEnds() async throws {
+        try await TestApp.run(.live) { app in
+            let port = try #require(app.client.port)
+            let (showtime, admin) = try await Self.showtimeWithRoom(app)
+            #expect(try await app.request(.put, "/admin/showtimes/\(showtime.id)/queue", as: admin, json: #"{"max_active": 1}"#).status == .ok)
+            let alice = try await app.makeUser()
+            let bob = try await app.makeUser()
+            let first = try #require(try await Self.join(app, showtime.id, as: alice)["ticket"] as? String)
+            try await Self.step(app, showtime.id)
+            #expect(try await Self.status(app, first, as: alice)["status"] as? String == "admitted")
+            let ticket = try #require(try await Self.join(app, showtime.id, as: bob)["ticket"] as? String)
+
+            #expect(try await app.request(.get, "/queue/\(ticket)/events", as: alice).status == .notFound, "nobody else's stream")
+            #expect(try await app.request(.get, "/queue/\(ticket)/events").status == .unauthorized)
+
+            let headers = ["Authorization: Bearer \(bob.token)", "Connection: close"]
+            try await LiveStreamTests.withEventStream(port: port, path: "/queue/\(ticket)/events", headers: headers) { events in
+                let now = try #require(try await events.next())
+                #expect(now.name == "ticket")
+                #expect(now.json["status"] as? String == "waiting")
+                #expect(now.json["position"] as? Int == 1)
+
+                // Alice's turn ends: the room admits Bob and his stream says so, with his pass,
+                // without his polling. (The step by hand: on the shared Redis Cluster, parallel
+                // tests' admitters drop rooms whose showtimes their databases lack.)
+                #expect(try await app.request(.delete, "/queue/\(first)", as: alice).status == .noContent)
+                try await Self.step(app, showtime.id)
+                var turn = try #require(try await events.next())
+                while turn.json["status"] as? String == "waiting" { turn = try #require(try await events.next()) }
+                #expect(turn.json["status"] as? String == "admitted")
+                let pass = try #require(turn.json["queue_pass"] as? String)
+                #expect(try await events.next() == nil, "the stream ends with the turn")
+                #expect(try await Self.hold(app, showtime.id, seat: showtime.rows[0][0], as: bob, pass: pass).status == .created)
+            }
+        }
+    }
+
     @Test func withNoSeatLeftAndNoneHeldEveryoneWaitingIsToldSoldOutUntilSeatsComeBack() async throws {
         try await TestApp.run { app in
             let (showtime, _) = try await Self.showtimeWithRoom(app, rows: 1, seatsPerRow: 2)

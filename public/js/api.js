@@ -146,6 +146,18 @@ export async function imageURL(path) {
   return URL.createObjectURL(await response.blob());
 }
 
+/**
+ * Opens a stream of server-sent events that needs the signed-in person's token (EventSource
+ * cannot send one): the Response whose body streams; rejects with ApiError when refused.
+ */
+export async function openStream(path, { signal } = {}) {
+  const options = { headers: { Accept: 'text/event-stream, application/problem+json' }, signal };
+  let response = await send('GET', path, options);
+  if (response.status === 401 && session && await refreshSession()) response = await send('GET', path, options);
+  if (!response.ok || !response.body) throw new ApiError(response.status, await response.json().catch(() => null));
+  return response;
+}
+
 export const get = (path, options) => api('GET', path, options).then((r) => r.data);
 export const post = (path, body, options = {}) => api('POST', path, { ...options, body }).then((r) => r.data);
 export const del = (path, options) => api('DELETE', path, options).then((r) => r.data);

@@ -2,11 +2,14 @@
 // map when it is your turn. The ticket and the pass live in sessionStorage, so a reload keeps
 // the place; the pass goes with every hold request as `Queue-Pass`.
 
-import { api, currentUser } from './api.js';
+import { api, currentUser, openStream } from './api.js';
 import { openSignIn } from './account.js';
 import { h, mount, time, day, announce, errorText, plural } from './ui.js';
 
+// Waiting, the page follows the ticket's event stream (the server pushes each move and the
+// turn at once); it polls only when the stream fails, and tries the stream again later.
 const POLL_WAITING_MS = 2000;
+const STREAM_RETRY_MS = 10000;
 // Admitted: poll now and then to keep the turn (the server ends it after two minutes unseen)
 // and to renew the pass.
 const POLL_ADMITTED_MS = 30000;
@@ -40,6 +43,8 @@ export function forgetTurn(showtimeId) { store(showtimeId, null); }
 export function waitingRoom(root, showtime, { onAdmitted }) {
   let stopped = false;
   let timer = null;
+  let stream = null; // the AbortController of the open stream
+  let streamRetryAt = 0;
   let firstAhead = null;
   let admittedTold = false;
   const opensAt = showtime.sale_opens_at ? Date.parse(showtime.sale_opens_at) : null;
@@ -91,12 +96,48 @@ export function waitingRoom(root, showtime, { onAdmitted }) {
     schedule(POLL_ADMITTED_MS);
   }
 
-  function handle(ticket) {
+  function handle(ticket, fromStream = false) {
     if (stopped) return;
     if (ticket.status === 'admitted') return admitted(ticket);
     store(showtime.id, ['waiting', 'sold_out'].includes(ticket.status) ? ticket : null);
     show(ticket);
-    if (['waiting', 'sold_out'].includes(ticket.status)) schedule(POLL_WAITING_MS + Math.random() * 500);
+    if (!['waiting', 'sold_out'].includes(ticket.status) || fromStream) return;
+    if (!stream && Date.now() >= streamRetryAt) follow(ticket.ticket);
+    else if (!stream) schedule(POLL_WAITING_MS + Math.random() * 500);
+  }
+
+  // Reads the ticket's event stream until it ends (after the turn) or fails (then polls).
+  async function follow(ticketId) {
+    clearTimeout(timer);
+    stream = new AbortController();
+    root.dataset.transport = 'stream';
+    let last = null;
+    try {
+      const response = await openStream(`/queue/${encodeURIComponent(ticketId)}/events`, { signal: stream.signal });
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n/g, '\n');
+        for (let cut = buffer.indexOf('\n\n'); cut >= 0; cut = buffer.indexOf('\n\n')) {
+          const data = buffer.slice(0, cut).split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n');
+          buffer = buffer.slice(cut + 2);
+          if (data) { last = JSON.parse(data); handle(last, true); }
+        }
+      }
+    } catch (error) {
+      if (error && error.name === 'AbortError') return;
+      streamRetryAt = Date.now() + STREAM_RETRY_MS;
+      if (error && error.status === 404) { stream = null; return poll(); }
+    } finally {
+      stream = null;
+    }
+    if (stopped || (last && !['waiting', 'sold_out'].includes(last.status))) return;
+    // Ended while waiting (a server stopping, a proxy's timeout): poll now, stream again soon.
+    root.dataset.transport = 'polling';
+    streamRetryAt = Math.max(streamRetryAt, Date.now() + 1000);
+    schedule(0);
   }
 
   async function join() {
@@ -110,6 +151,7 @@ export function waitingRoom(root, showtime, { onAdmitted }) {
   }
 
   async function leave() {
+    if (stream) stream.abort();
     const entry = stored(showtime.id);
     store(showtime.id, null);
     if (entry) await api('DELETE', `/queue/${encodeURIComponent(entry.ticket)}`).catch(() => {});
@@ -119,7 +161,8 @@ export function waitingRoom(root, showtime, { onAdmitted }) {
 
   async function poll() {
     const entry = stored(showtime.id);
-    if (!entry || stopped) return;
+    if (!entry || stopped || stream) return;
+    if (entry.status !== 'admitted') root.dataset.transport = 'polling';
     try {
       handle((await api('GET', `/queue/${encodeURIComponent(entry.ticket)}`)).data);
     } catch (error) {
@@ -130,7 +173,7 @@ export function waitingRoom(root, showtime, { onAdmitted }) {
 
   const entry = stored(showtime.id);
   if (entry) { show(entry); poll(); } else if (currentUser()) join(); else show(null);
-  return () => { stopped = true; clearTimeout(timer); };
+  return () => { stopped = true; clearTimeout(timer); if (stream) stream.abort(); };
 }
 
 function waitText(seconds) {

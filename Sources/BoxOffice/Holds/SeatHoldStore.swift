@@ -69,7 +69,7 @@ public struct HoldScripts: Sendable {
         close = try read("close")
         repairSold = try read("repair-sold")
         queue = QueueScripts(join: try read("queue-join"), admit: try read("queue-admit"), status: try read("queue-status"),
-                             leave: try read("queue-leave"), control: try read("queue-control"))
+                             leave: try read("queue-leave"), control: try read("queue-control"), watch: try read("queue-watch"))
     }
 
     public var all: [RedisScript] { [hold, release, extend, confirm, loadSold, seatMap, unsell, forgetSold, close, repairSold] + queue.all }

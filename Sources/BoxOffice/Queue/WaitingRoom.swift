@@ -10,8 +10,9 @@ public struct QueueScripts: Sendable {
     let status: RedisScript
     let leave: RedisScript
     let control: RedisScript
+    let watch: RedisScript
 
-    var all: [RedisScript] { [join, admit, status, leave, control] }
+    var all: [RedisScript] { [join, admit, status, leave, control, watch] }
 }
 
 /// The Redis keys of a showtime's waiting room: in the showtime's hash slot, beside its seats,
@@ -134,26 +135,78 @@ public struct WaitingRoom: Sendable {
         case "waiting":
             let numbers = parts.dropFirst().map { $0.integer ?? 0 }
             guard numbers.count >= 7 else { throw RedisError(.unexpectedReply, "queue-status answered \(reply)") }
-            let (ahead, waiting, open, admitted, sinceFirst, rate, paused) =
-                (numbers[0], numbers[1], numbers[2] == 1, numbers[3], numbers[4], numbers[5], numbers[6] == 1)
-            let perSecond = QueueEstimate.admissionsPerSecond(
-                admitted: admitted, sinceFirstAdmission: sinceFirst, configured: Double(rate > 0 ? rate : settings.queueAdmissionsPerSecond)
+            let room = RoomProgress(
+                waiting: numbers[1], open: numbers[2] == 1, admitted: numbers[3], sinceFirstAdmission: numbers[4],
+                rate: numbers[5], paused: numbers[6] == 1, soldOut: false
             )
-            state = .waiting(
-                ahead: open ? ahead : nil, waiting: waiting,
-                estimatedWaitSeconds: open ? QueueEstimate.waitSeconds(ahead: ahead, perSecond: perSecond, paused: paused) : nil
-            )
-        case "admitted":
-            let expires = Date().addingTimeInterval(settings.queuePassLifetime.timeInterval)
-            let pass = QueuePass(showtimeID: showtimeID, userID: userID, ticket: id, expiresAt: expires)
-            state = .admitted(pass: signer.sign(pass), passExpiresAt: pass.expiresAt)
+            state = waitingState(ahead: numbers[0], room)
+        case "admitted": state = admittedState(showtimeID: showtimeID, userID: userID, ticket: id)
         case "sold_out": state = .soldOut(waiting: parts.dropFirst().first?.integer ?? 0)
-        case "expired": state = .expired
-        case "left": state = .left
-        case "done": state = .done
+        case let other?: guard let ended = Self.endedState(other) else { throw Self.ticketNotFound }; state = ended
         default: throw Self.ticketNotFound
         }
         return Ticket(id: id, showtimeID: showtimeID, state: state)
+    }
+
+    /// A room's figures as every waiting person's estimate needs them.
+    struct RoomProgress: Sendable, Equatable {
+        var waiting: Int
+        var open: Bool
+        var admitted: Int
+        var sinceFirstAdmission: Int
+        var rate: Int
+        var paused: Bool
+        var soldOut: Bool
+    }
+
+    func waitingState(ahead: Int, _ room: RoomProgress) -> State {
+        let perSecond = QueueEstimate.admissionsPerSecond(
+            admitted: room.admitted, sinceFirstAdmission: room.sinceFirstAdmission,
+            configured: Double(room.rate > 0 ? room.rate : settings.queueAdmissionsPerSecond)
+        )
+        return .waiting(
+            ahead: room.open ? ahead : nil, waiting: room.waiting,
+            estimatedWaitSeconds: room.open ? QueueEstimate.waitSeconds(ahead: ahead, perSecond: perSecond, paused: room.paused) : nil
+        )
+    }
+
+    /// An admitted ticket's state, with a fresh pass for its owner.
+    func admittedState(showtimeID: Int, userID: UUID, ticket id: String) -> State {
+        let expires = Date().addingTimeInterval(settings.queuePassLifetime.timeInterval)
+        let pass = QueuePass(showtimeID: showtimeID, userID: userID, ticket: id, expiresAt: expires)
+        return .admitted(pass: signer.sign(pass), passExpiresAt: pass.expiresAt)
+    }
+
+    static func endedState(_ name: String) -> State? {
+        switch name {
+        case "expired": .expired
+        case "left": .left
+        case "done": .done
+        default: nil
+        }
+    }
+
+    /// The states of many tickets of one room in one script call (for the streams this instance
+    /// keeps open): nil for a ticket Redis does not know.
+    func states(showtimeID: Int, tickets: [(id: String, userID: UUID)]) async throws -> [State?] {
+        let keys = QueueKeys(showtimeID: showtimeID)
+        let reply = try await redis.evaluate(scripts.watch, keys: [keys.waiting, keys.states, keys.meta], arguments: tickets.map(\.id))
+        let parts = reply.array ?? []
+        guard parts.count == 7 + 2 * tickets.count else { throw RedisError(.unexpectedReply, "queue-watch answered \(parts.count) values") }
+        let numbers = parts.prefix(7).map { $0.integer ?? 0 }
+        let room = RoomProgress(
+            waiting: numbers[0], open: numbers[1] == 1, admitted: numbers[2], sinceFirstAdmission: numbers[3], rate: numbers[4],
+            paused: numbers[5] == 1, soldOut: numbers[6] == 1
+        )
+        return tickets.enumerated().map { index, ticket in
+            let name = parts[7 + 2 * index].string ?? ""
+            switch name {
+            case "waiting":
+                return room.soldOut ? .soldOut(waiting: room.waiting) : waitingState(ahead: parts[8 + 2 * index].integer ?? 0, room)
+            case "admitted": return admittedState(showtimeID: showtimeID, userID: ticket.userID, ticket: ticket.id)
+            default: return Self.endedState(name)
+            }
+        }
     }
 
     /// The caller leaves the room (their place or their turn goes to the next).

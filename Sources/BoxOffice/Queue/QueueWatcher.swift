@@ -1,0 +1,104 @@
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// Pushes waiting people's places to their open streams (`GET /queue/{ticket}/events`): every
+/// `interval`, one script call per room reads the places of all the tickets this instance
+/// streams (instead of one HTTP poll per person), and `QueuePushPolicy` decides who is told.
+public final class QueueWatcher: Service, Sendable {
+    public enum Update: Sendable, Equatable {
+        case state(WaitingRoom.State)
+        case heartbeat
+    }
+
+    struct Watch {
+        var ticket: String
+        var userID: UUID
+        var continuation: AsyncStream<Update>.Continuation
+        var last: WaitingRoom.State
+        var toldAt: ContinuousClock.Instant
+    }
+
+    let room: WaitingRoom
+    let policy: QueuePushPolicy
+    let interval: Duration
+    let logger: Logger
+    /// Showtime → stream id → watch.
+    private let watches = Mutex<[Int: [UInt64: Watch]]>([:])
+    private let nextID = Atomic<UInt64>(0)
+    /// Tickets per script call (Lua's `unpack` has a bound).
+    static let batch = 1000
+
+    public init(room: WaitingRoom, policy: QueuePushPolicy = QueuePushPolicy(), interval: Duration = .milliseconds(250), logger: Logger) {
+        self.room = room
+        self.policy = policy
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// The ticket's updates after `current` (which the caller has told already). The stream
+    /// ends after a final state, when Redis no longer knows the ticket, or when the reader stops.
+    public func updates(showtimeID: Int, ticket: String, userID: UUID, current: WaitingRoom.State) -> AsyncStream<Update> {
+        let id = nextID.add(1, ordering: .relaxed).newValue
+        let (stream, continuation) = AsyncStream.makeStream(of: Update.self, bufferingPolicy: .bufferingNewest(4))
+        watches.withLock {
+            $0[showtimeID, default: [:]][id] = Watch(
+                ticket: ticket, userID: userID, continuation: continuation, last: current, toldAt: .now
+            )
+        }
+        continuation.onTermination = { [weak self] _ in
+            self?.watches.withLock { all in
+                all[showtimeID]?[id] = nil
+                if all[showtimeID]?.isEmpty == true { all[showtimeID] = nil }
+            }
+        }
+        return stream
+    }
+
+    /// Streams open on this instance.
+    public var count: Int { watches.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+
+    public func run() async throws {
+        await periodically(every: interval, logger: logger, failure: "waiting-room streams could not be updated") {
+            try await tick()
+        }
+        // Shutting down: every stream ends (clients reconnect elsewhere or poll).
+        for continuation in watches.withLock({ $0.values.flatMap { $0.values.map(\.continuation) } }) { continuation.finish() }
+    }
+
+    func tick() async throws {
+        let rooms = watches.withLock { all in all.mapValues { $0.map { (id: $0.key, ticket: $0.value.ticket, userID: $0.value.userID) } } }
+        for (showtimeID, entries) in rooms {
+            var start = 0
+            while start < entries.count {
+                let chunk = entries[start..<min(start + Self.batch, entries.count)]
+                start += Self.batch
+                let states = try await room.states(showtimeID: showtimeID, tickets: chunk.map { ($0.ticket, $0.userID) })
+                let now = ContinuousClock.now
+                // Finished outside the lock: ending a stream runs its onTermination, which takes it.
+                var ended: [AsyncStream<Update>.Continuation] = []
+                watches.withLock { all in
+                    for (entry, state) in zip(chunk, states) {
+                        guard var watch = all[showtimeID]?[entry.id] else { continue }
+                        guard let state else {
+                            ended.append(watch.continuation)
+                            continue
+                        }
+                        switch policy.decide(last: watch.last, next: state, elapsed: now - watch.toldAt) {
+                        case .wait: continue
+                        case .heartbeat: watch.continuation.yield(.heartbeat)
+                        case .send:
+                            watch.continuation.yield(.state(state))
+                            watch.last = state
+                            if state.isFinal { ended.append(watch.continuation) }
+                        }
+                        watch.toldAt = now
+                        all[showtimeID]?[entry.id] = watch
+                    }
+                }
+                for continuation in ended { continuation.finish() }
+            }
+        }
+    }
+}
