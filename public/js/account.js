@@ -122,6 +122,10 @@ export function setUpAccount() {
 /** The header's account corner. */
 export function renderAccount() {
   const user = currentUser();
+  // Header links for some roles only (data-roles="staff admin"); the API checks them anyway.
+  for (const link of document.querySelectorAll('[data-roles]')) {
+    link.hidden = !user || !link.dataset.roles.split(' ').includes(user.role);
+  }
   if (!user) {
     mount($('account'), h('button', { class: 'button button--ghost', type: 'button', id: 'sign-in', onclick: () => openSignIn() }, 'Sign in'));
     return;

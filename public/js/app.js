@@ -8,6 +8,7 @@ import { showProgramme } from './programme.js';
 import { showShowtime } from './showtime.js';
 import { showPayment, showTicket, showBookings } from './tickets.js';
 import { showDoor } from './door.js';
+import { showReports } from './reports.js';
 import { h, mount, clock, plural, notify, announce, errorText } from './ui.js';
 
 // private: the view depends on who is signed in, so it is redrawn when that changes.
@@ -18,6 +19,7 @@ const ROUTES = [
   { pattern: /^\/ticket\/([\w-]+)$/, nav: 'bookings', title: 'Your ticket', private: true, view: (main, [id]) => showTicket(main, id) },
   { pattern: /^\/bookings$/, nav: 'bookings', title: 'My bookings', private: true, view: (main) => showBookings(main) },
   { pattern: /^\/door$/, nav: 'door', title: 'The door', private: true, view: (main) => showDoor(main) },
+  { pattern: /^\/reports$/, nav: 'reports', title: 'Reports', private: true, view: (main, _, query) => showReports(main, query) },
 ];
 
 const main = document.getElementById('main');
@@ -34,7 +36,7 @@ async function render() {
   if (cleanup) { try { cleanup(); } catch { /* a view's cleanup must not stop the next view */ } cleanup = null; }
   current = route;
   document.querySelectorAll('[data-nav]').forEach((link) => {
-    if (route && link.dataset.nav === route.nav && (path === '/bookings' || path === '/')) link.setAttribute('aria-current', 'page');
+    if (route && link.dataset.nav === route.nav && (path === '/bookings' || path === '/' || path === '/reports')) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   });
   main.setAttribute('aria-busy', 'true');

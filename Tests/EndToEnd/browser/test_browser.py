@@ -225,6 +225,47 @@ def call(method, path, body=None, token=None):
         return error.code, json.loads(error.read() or b"null")
 
 
+def call_csv(path, token):
+    """The body of a CSV answer of the API, as text."""
+    import urllib.request
+    request = urllib.request.Request(BASE + path)
+    request.add_header("Accept", "text/csv")
+    request.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read().decode()
+
+
+def shown_report(page):
+    """The revenue table of the reports page: its group rows' count and, per currency, the
+    totals row's cells (counts as shown, money as its minor units)."""
+    totals = {}
+    for row in page.all("#revenue-table tfoot tr"):
+        cells = {td.get_attribute("data-col"): td.text for td in row.find_elements(By.CSS_SELECTOR, "td[data-col]")}
+        for key in ("gross_minor", "refunds_minor", "net_minor"):
+            cells[key] = int(re.sub(r"\D", "", cells[key]) or "0")  # "€1,234.50" → 123450
+        totals[row.get_attribute("data-currency")] = cells
+    return len(page.all("#revenue-table tbody tr[data-currency]")), totals
+
+
+def expected_report(report):
+    """What shown_report reads when the page shows this API report."""
+    totals = {row["currency"]: {"showtimes": str(row["showtimes"]), "cancelled_showtimes": str(row["cancelled_showtimes"]),
+                                "tickets_sold": str(row["tickets_sold"]), "gross_minor": row["gross_minor"],
+                                "refunds_minor": row["refunds_minor"], "net_minor": row["net_minor"]}
+              for row in report["totals"]}
+    return len(report["groups"]), totals
+
+
+def shows_report(page, report):
+    """True once the page's table (loaded, not busy) matches the API's report."""
+    if page.find("#reports-result").get_attribute("aria-busy") or not page.all("#revenue-table"):
+        return False
+    count, totals = shown_report(page)
+    want_count, want_totals = expected_report(report)
+    return (count == want_count and set(totals) == set(want_totals)
+            and all({key: totals[currency][key] for key in want} == want for currency, want in want_totals.items()))
+
+
 def ticket_for_today():
     """A confirmed ticket for a showtime starting in a few minutes (the demo's start tomorrow),
     bought through the API; None when that would fall on another day in the cinema's zone."""
@@ -517,6 +558,86 @@ def main():
         assert "Another cinema" in shown, shown
         door.screenshot("door-other-cinema", "#door-result")
         check(f"staff of {elsewhere['name']} see their cinema at the door and another cinema's ticket is refused")
+
+        # Reports: the usher sees their own cinema's figures (the API's, for the same period)
+        # and cannot pick another cinema; the CSV downloads the same report.
+        import datetime
+        from zoneinfo import ZoneInfo
+        assert not alice.find('a[data-nav="reports"]').is_displayed(), "no Reports link for customers"
+        door.present('a[data-nav="reports"]', "the Reports link for staff")
+        _, login = call("POST", "/auth/login", {"email": usher_email, "password": PASSWORD})
+        usher_token = login["access_token"]
+
+        def set_day(css, value):  # as the date picker does: a new value, then "change"
+            door.driver.execute_script("const i = document.querySelector(arguments[0]); i.value = arguments[1];"
+                                       "i.dispatchEvent(new Event('change', { bubbles: true }));", css, value)
+
+        door.click('a[data-nav="reports"]', "the Reports link")
+        door.present("#revenue-table", "the revenue table")
+        door.wait(lambda: elsewhere["name"] in door.text_of("#reports-own-cinema"), "the reports to name the usher's cinema")
+        assert elsewhere["city"] in door.text_of("#reports-own-cinema"), door.text_of("#reports-own-cinema")
+        assert not door.all("#reports-cinema"), "staff have no cinema select"
+        assert not door.all('#reports-group option[value="cinema"]'), "staff cannot group by cinema"
+        first, last = (datetime.date.fromisoformat(door.find(f"#reports-{name}").get_attribute("value")) for name in ("from", "to"))
+        local_today = datetime.datetime.now(ZoneInfo(elsewhere["time_zone"])).date()
+        assert last - first == datetime.timedelta(days=6) and abs(last - local_today) <= datetime.timedelta(days=1), (first, last)
+        assert door.text_of("#revenue-table caption").startswith("Revenue by movie"), door.text_of("#revenue-table caption")
+        # A week on from the default (the demo programme starts tomorrow), so there is something to count.
+        last = last + datetime.timedelta(days=7)
+        set_day("#reports-to", last.isoformat())
+        query = f"from={first.isoformat()}&to={last.isoformat()}&group_by=movie"
+        status, report = call("GET", f"/admin/reports/revenue?{query}", token=usher_token)
+        assert status == 200 and report["totals"], (status, report)
+        door.wait(lambda: shows_report(door, report), f"the usher's table to show the API's report {expected_report(report)}")
+        assert report["time_zone"] in door.text_of("#reports-zone"), door.text_of("#reports-zone")
+        door.screenshot("reports-staff")
+        downloads = os.path.join(ARTIFACTS, "downloads")
+        shutil.rmtree(downloads, ignore_errors=True)
+        os.makedirs(downloads)
+        door.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+        door.click("#reports-csv", "Download CSV")
+        csv_path = os.path.join(downloads, f"revenue-by-movie-{first.isoformat()}-{last.isoformat()}.csv")
+        door.wait(lambda: os.path.exists(csv_path), f"the CSV download {csv_path} (have {os.listdir(downloads)})", timeout=10)
+        with open(csv_path, encoding="utf-8", newline="") as file:
+            downloaded = file.read()
+        assert downloaded == call_csv(f"/admin/reports/revenue?{query}", usher_token), downloaded
+        assert len(downloaded.splitlines()) == len(report["groups"]) + 1, downloaded
+        count, totals = shown_report(door)
+        check(f"staff reports: the usher sees {elsewhere['name']}'s revenue ({count} movies, totals {totals}), no cinema select; "
+              "the CSV download is the API's")
+
+        # The admin: every cinema, or one; choosing one shows that cinema's figures.
+        door.click("#sign-out")
+        door.present("#sign-in", "being signed out")
+        assert not door.find('a[data-nav="reports"]').is_displayed(), "no Reports link when signed out"
+        door.open("/")
+        door.sign_in(os.environ["BOXOFFICE_ADMIN_EMAIL"], os.environ["BOXOFFICE_ADMIN_PASSWORD"])
+        _, login = call("POST", "/auth/login", {"email": os.environ["BOXOFFICE_ADMIN_EMAIL"], "password": os.environ["BOXOFFICE_ADMIN_PASSWORD"]})
+        admin_token = login["access_token"]
+        door.click('a[data-nav="reports"]', "the Reports link")
+        picker = door.present("#reports-cinema", "the admin's cinema select")
+        options = [(o.get_attribute("value"), o.text) for o in Select(picker).options]
+        assert options[0] == ("", "All cinemas"), options
+        assert {value for value, _ in options[1:]} == {str(c["id"]) for c in cinemas["items"]}, (options, cinemas)
+        assert all(any(c["name"] in text for _, text in options) for c in cinemas["items"]), options
+        door.present("#revenue-table", "the revenue table")
+        first = datetime.date.fromisoformat(door.find("#reports-from").get_attribute("value"))
+        last = first + datetime.timedelta(days=13)
+        set_day("#reports-to", last.isoformat())
+        Select(door.find("#reports-group")).select_by_value("cinema")
+        query = f"from={first.isoformat()}&to={last.isoformat()}&group_by=cinema"
+        _, chain = call("GET", f"/admin/reports/revenue?{query}", token=admin_token)
+        door.wait(lambda: shows_report(door, chain), f"the chain's report {expected_report(chain)}")
+        assert len(chain["groups"]) > 1, chain
+        _, one = call("GET", f"/admin/reports/revenue?{query}&cinema={home}", token=admin_token)
+        assert expected_report(one) != expected_report(chain), (one, chain)
+        Select(door.find("#reports-cinema")).select_by_value(str(home))
+        door.wait(lambda: shows_report(door, one), f"cinema {home}'s report {expected_report(one)}")
+        home_name = next(c["name"] for c in cinemas["items"] if c["id"] == home)
+        assert home_name in door.text_of("#revenue-table caption"), door.text_of("#revenue-table caption")
+        door.screenshot("reports-admin-cinema")
+        check(f"admin reports: a cinema select with all {len(cinemas['items'])} cinemas; the chain's {len(chain['groups'])} cinemas, "
+              f"then {home_name}'s figures alone, as the API reports them")
 
         # A premiere with a waiting room. Alice (signed in) opens it and is in the line at once;
         # while staff hold admission she sees her place and a progress bar, and when they resume
