@@ -72,6 +72,8 @@ struct LaunchOptions: ParsableArguments, Sendable {
     var queueAdmissionsPerSecond: Int?
     @Option(name: .customLong("queue-max-active"), help: "With --waiting-room: each room's active shoppers at most; default the server's (from the seats left).")
     var queueMaxActive: Int?
+    @Option(name: .customLong("queue-streams"), help: "With --waiting-room: how many waiting people at once follow their ticket's event stream (GET /queue/{ticket}/events) instead of polling; the rest poll (a process here may open 20,000 files). 0: everyone polls.")
+    var queueStreams = 8000
     @Option(name: .customLong("queue-patience-seconds"), help: "With --waiting-room: a person still waiting after this long leaves.")
     var queuePatienceSeconds = 180.0
 

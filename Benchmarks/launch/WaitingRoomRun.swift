@@ -85,6 +85,15 @@ final class Gate: Sendable {
 
     init(limit: Int) { state = Mutex(State(free: max(1, limit))) }
 
+    /// Takes a slot if one is free, without waiting.
+    func tryEnter() -> Bool {
+        state.withLock { state in
+            guard state.free > 0 else { return false }
+            state.free -= 1
+            return true
+        }
+    }
+
     func enter() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let admitted = state.withLock { state -> Bool in
@@ -288,6 +297,12 @@ struct WaitingRoomComparison {
         // Joins on connections of their own too: polls queued in the pool must not time joins out.
         let joinClient = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
         let joinAPI = API(client: joinClient, baseURL: options.url, measurements: measurements)
+        // Streams: one connection each, as each browser has its own.
+        var streamConfiguration = HTTPClient.Configuration()
+        streamConfiguration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, options.queueStreams)
+        )
+        let streamClient = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: streamConfiguration)
         let lead = Duration.seconds(options.preQueueSeconds + 1.5)
         let opening = ContinuousClock.now + lead
         let openingElapsed = measurements.elapsedMicroseconds + UInt64(lead.microseconds)
@@ -324,6 +339,7 @@ struct WaitingRoomComparison {
         let early = EarlyCPU(opening: opening, seconds: 30)
         let person = RoomPerson(
             options: options, stage: stage, showtimes: showtimes, shopper: shopper, queueAPI: queueAPI, joinAPI: joinAPI, joinGate: Gate(limit: options.queueConnections),
+            streamClient: streamClient, streamSlots: Gate(limit: options.queueStreams),
             pollPacer: Pacer(perSecond: options.queuePollsPerSecond), ledger: ledger,
             opening: opening, openingDate: openingDate, measurements: measurements
         )
@@ -337,6 +353,7 @@ struct WaitingRoomComparison {
         sampling.cancel()
         try? await queueClient.shutdown()
         try? await joinClient.shutdown()
+        try? await streamClient.shutdown()
         progress("with a waiting room: everyone done after \(String(format: "%.1f", Double(end - min(end, openingElapsed)) / 1e6)) s")
 
         // When each ticket was admitted, as the room recorded it.
@@ -373,6 +390,9 @@ struct RoomPerson: Sendable {
     let queueAPI: API
     let joinAPI: API
     let joinGate: Gate
+    let streamClient: HTTPClient
+    /// `--queue-streams`: who may follow a stream now; the others poll.
+    let streamSlots: Gate
     let pollPacer: Pacer
     let ledger: RoomLedger
     let opening: ContinuousClock.Instant
@@ -410,6 +430,17 @@ struct RoomPerson: Sendable {
             try? await Task.sleep(for: .milliseconds(Int.random(in: 500...1500, using: &random)))
         }
         guard var current = body, let ticket = current["ticket"] as? String else { return finish("join_failed") }
+        /// The first estimate after the opening, to compare with the actual wait.
+        @Sendable func noteEstimate(_ waiting: [String: Any]) {
+            guard let estimate = waiting["estimated_wait_seconds"] as? Int, ContinuousClock.now >= opening else { return }
+            let at = Date().timeIntervalSince1970 * 1000
+            ledger.records.withLock { all in
+                if all[index].firstEstimateSeconds == nil {
+                    all[index].firstEstimateSeconds = estimate
+                    all[index].firstEstimateAtMilliseconds = at
+                }
+            }
+        }
         ledger.records.withLock { $0[index].ticket = ticket }
 
         while true {
@@ -417,15 +448,7 @@ struct RoomPerson: Sendable {
             let estimate = current["estimated_wait_seconds"] as? Int
             switch status {
             case "waiting":
-                if let estimate, ContinuousClock.now >= opening {
-                    let at = Date().timeIntervalSince1970 * 1000
-                    ledger.records.withLock { all in
-                        if all[index].firstEstimateSeconds == nil {
-                            all[index].firstEstimateSeconds = estimate
-                            all[index].firstEstimateAtMilliseconds = at
-                        }
-                    }
-                }
+                noteEstimate(current)
             case "admitted":
                 guard let pass = current["queue_pass"] as? String else { return finish("admitted_without_pass") }
                 let gotSeats = await shopper.shop(
@@ -445,6 +468,19 @@ struct RoomPerson: Sendable {
                 _ = try? await queueAPI.call("DELETE /queue/{ticket}", .DELETE, "/queue/\(ticket)", token: token)
                 return finish("gave_up_waiting")
             }
+            // A stream when a slot is free: it answers with the first news that is not a wait.
+            if options.queueStreams > 0, streamSlots.tryEnter() {
+                let deadline = arrived + .seconds(options.queuePatienceSeconds)
+                let news = await follow(ticket: ticket, token: token, until: deadline) { waiting in
+                    noteEstimate(waiting)
+                }
+                streamSlots.leave()
+                if let news {
+                    current = news
+                    continue
+                }
+                if ContinuousClock.now >= deadline { continue }  // patience runs out above
+            }
             // Every --queue-poll-ms, or every estimated wait ÷ 4 when that is longer (before the
             // opening: the time left ÷ 2), up to --queue-poll-max-seconds; ±25%.
             let base = Double(options.queuePollMilliseconds) / 1000
@@ -461,6 +497,44 @@ struct RoomPerson: Sendable {
             }
             current = reply.json
         }
+    }
+}
+
+extension RoomPerson {
+    /// Follows the ticket's event stream until news that is not a wait (admitted, sold out,
+    /// ended: returned), or until the stream ends or fails, or `deadline` (nil: poll then).
+    /// Each waiting event goes to `waiting`.
+    func follow(
+        ticket: String, token: String, until deadline: ContinuousClock.Instant, waiting: ([String: Any]) -> Void
+    ) async -> [String: Any]? {
+        var request = HTTPClientRequest(url: options.url + "/queue/\(ticket)/events")
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        let opened = measurements.elapsedMicroseconds
+        do {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return nil }
+            let response = try await streamClient.execute(request, timeout: .nanoseconds(Int64(left.timeInterval * 1e9)))
+            measurements.record("GET /queue/{ticket}/events", status: Int(response.status.code), microseconds: measurements.elapsedMicroseconds - opened)
+            guard response.status == .ok else { return nil }
+            var pending = ""
+            for try await chunk in response.body {
+                pending += String(buffer: chunk)
+                while let end = pending.range(of: "\n\n") {
+                    let block = pending[..<end.lowerBound]
+                    pending.removeSubrange(..<end.upperBound)
+                    guard let line = block.split(separator: "\n").first(where: { $0.hasPrefix("data: ") }),
+                          let object = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
+                    else { continue }
+                    measurements.count("queue_stream_events")
+                    if object["status"] as? String == "waiting" { waiting(object) } else { return object }
+                }
+            }
+            measurements.count("queue_streams_ended_waiting")
+        } catch {
+            measurements.count("queue_stream_errors")
+        }
+        return nil
     }
 }
 

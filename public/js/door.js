@@ -87,10 +87,16 @@ export function showDoor(main) {
   // Keep the focus on the input: a scanner types wherever the focus is.
   const refocus = () => setTimeout(() => { if (document.activeElement !== input && main.contains(input)) input.focus(); }, 0);
   input.addEventListener('blur', refocus);
+  // Drawn while the sign-in dialog was still open, the input could not take the focus then.
+  const dialog = document.getElementById('auth-dialog');
+  if (dialog) dialog.addEventListener('close', refocus);
   mount(main, h('section', { class: 'door' }, h('h1', { tabindex: '-1' }, 'The door'), where, form, result,
     h('h2', { class: 'door__history-title' }, 'Last scans'), history));
   input.focus();
-  return () => input.removeEventListener('blur', refocus);
+  return () => {
+    input.removeEventListener('blur', refocus);
+    if (dialog) dialog.removeEventListener('close', refocus);
+  };
 }
 
 let audio = null;

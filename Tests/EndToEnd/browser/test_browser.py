@@ -655,15 +655,20 @@ def main():
         assert alice.find("#queue-progress").get_attribute("max") == "100"
         assert alice.driver.execute_script("return document.querySelector('.booking-layout').hidden"), "no seat map while waiting"
         alice.screenshot("waiting-room", "#queue")
+        alice.wait(lambda: alice.find("#queue").get_attribute("data-transport") == "stream", "the page to follow her ticket's stream")
         status, figures = call("PUT", f"/admin/showtimes/{room_id}/queue", {"paused": False}, token=admin)
+        resumed = time.monotonic()
         assert status == 200 and figures["waiting"] == 1, (status, figures)
         alice.wait(lambda: alice.find("#queue").get_attribute("data-status") == "admitted", "her turn", timeout=10)
+        turn_after = time.monotonic() - resumed
+        assert alice.find("#queue").get_attribute("data-transport") == "stream", "her turn came over the stream"
         alice.wait_map()
         alice.click("#hold-best", "Find and hold the best seats")
         alice.present("#hold-countdown", "the hold made with her queue pass")
         alice.click("#release-hold")
         alice.present("#hold-selected", "the selection panel again")
-        check("a waiting room: Alice's place and progress while admission is held, then the seat map by itself and a hold with her pass")
+        check(f"a waiting room: Alice's place and progress while admission is held, then her turn pushed over her ticket's stream "
+              f"({turn_after:.2f}s after admission resumed), the seat map by itself and a hold with her pass")
 
         # A phone-sized look at the seat map, for the record.
         phone = Page("phone", 390, 844)
