@@ -17,11 +17,11 @@ import Testing
         (.waiting(ahead: 3, waiting: 9, estimatedWaitSeconds: 2), .expired, 0.1, .send),
         // The opening tells the drawn places at once.
         (.waiting(ahead: nil, waiting: 9, estimatedWaitSeconds: nil), .waiting(ahead: 500, waiting: 9, estimatedWaitSeconds: 100), 0.1, .send),
-        // A moving place: no more often than a quarter of the estimate, within 1…5 s.
+        // A moving place: no more often than half the estimate told last, within 1…5 s here.
         (.waiting(ahead: 3, waiting: 9, estimatedWaitSeconds: 2), .waiting(ahead: 2, waiting: 8, estimatedWaitSeconds: 1), 0.5, .wait),
         (.waiting(ahead: 3, waiting: 9, estimatedWaitSeconds: 2), .waiting(ahead: 2, waiting: 8, estimatedWaitSeconds: 1), 1.0, .send),
-        (.waiting(ahead: 90, waiting: 99, estimatedWaitSeconds: 12), .waiting(ahead: 80, waiting: 89, estimatedWaitSeconds: 11), 2.0, .wait),
-        (.waiting(ahead: 90, waiting: 99, estimatedWaitSeconds: 12), .waiting(ahead: 80, waiting: 89, estimatedWaitSeconds: 11), 3.0, .send),
+        (.waiting(ahead: 20, waiting: 99, estimatedWaitSeconds: 6), .waiting(ahead: 10, waiting: 89, estimatedWaitSeconds: 3), 2.0, .wait),
+        (.waiting(ahead: 20, waiting: 99, estimatedWaitSeconds: 6), .waiting(ahead: 10, waiting: 89, estimatedWaitSeconds: 3), 3.0, .send),
         (.waiting(ahead: 900, waiting: 999, estimatedWaitSeconds: 3600), .waiting(ahead: 800, waiting: 899, estimatedWaitSeconds: 3200), 4.0, .wait),
         (.waiting(ahead: 900, waiting: 999, estimatedWaitSeconds: 3600), .waiting(ahead: 800, waiting: 899, estimatedWaitSeconds: 3200), 5.0, .send),
         // Paused (no estimate): every 5 s at most.
@@ -37,6 +37,17 @@ import Testing
     func aStreamIsToldWhatTheTableSays(_ index: Int) {
         let (last, next, seconds, decision) = Self.table[index]
         #expect(Self.policy.decide(last: last, next: next, elapsed: .milliseconds(Int(seconds * 1000))) == decision)
+    }
+
+    @Test func aPlaceIsOnlyReadForStreamsDueToBeToldOne() {
+        let policy = Self.policy
+        #expect(policy.isDue(last: .waiting(ahead: nil, waiting: 9, estimatedWaitSeconds: nil), elapsed: .zero), "the opening may have come")
+        #expect(!policy.isDue(last: .waiting(ahead: 20, waiting: 99, estimatedWaitSeconds: 6), elapsed: .seconds(2)))
+        #expect(policy.isDue(last: .waiting(ahead: 20, waiting: 99, estimatedWaitSeconds: 6), elapsed: .seconds(3)))
+        #expect(!policy.isDue(last: .soldOut(waiting: 9), elapsed: .seconds(4)))
+        #expect(policy.isDue(last: .soldOut(waiting: 9), elapsed: .seconds(5)))
+        #expect(QueuePushPolicy().gap(estimate: 600) == .seconds(15), "the default: at most every 15 s")
+        #expect(QueuePushPolicy().gap(estimate: 1) == .seconds(2), "and at least 2 s apart")
     }
 
     @Test func aStreamEndsOnceThereIsNothingMoreToTell() {

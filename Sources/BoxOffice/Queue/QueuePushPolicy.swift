@@ -1,14 +1,15 @@
 /// When a waiting person's open stream is told their place again: at once when their status
 /// changes (admitted, sold out, the opening that tells places), otherwise when their place or
-/// estimate moved, no more often than their wait warrants (a quarter of the estimate, within
-/// `minimumGap`…`maximumGap`: someone an hour away needs no update every second).
+/// estimate moved, no more often than their wait warrants (half the estimate, within
+/// `minimumGap`…`maximumGap`: someone an hour away needs no update every second). Every such
+/// update costs the server a rank and a write, and thousands wait at once.
 public struct QueuePushPolicy: Sendable, Equatable {
     public var minimumGap: Duration
     public var maximumGap: Duration
     /// A stream with nothing to say sends a keep-alive this often.
     public var heartbeat: Duration
 
-    public init(minimumGap: Duration = .seconds(1), maximumGap: Duration = .seconds(5), heartbeat: Duration = .seconds(15)) {
+    public init(minimumGap: Duration = .seconds(2), maximumGap: Duration = .seconds(15), heartbeat: Duration = .seconds(15)) {
         self.minimumGap = minimumGap
         self.maximumGap = maximumGap
         self.heartbeat = heartbeat
@@ -26,7 +27,7 @@ public struct QueuePushPolicy: Sendable, Equatable {
         case let (.waiting(lastAhead, _, lastWait), .waiting(ahead, _, wait)):
             if lastAhead == nil, ahead != nil { return .send }
             if lastAhead == ahead, lastWait == wait { break }
-            return elapsed >= gap(estimate: wait) ? .send : .wait
+            return elapsed >= gap(estimate: lastWait) ? .send : .wait
         case let (.soldOut(lastWaiting), .soldOut(waiting)):
             if lastWaiting != waiting, elapsed >= maximumGap { return .send }
         default:
@@ -35,9 +36,20 @@ public struct QueuePushPolicy: Sendable, Equatable {
         return elapsed >= heartbeat ? .heartbeat : .wait
     }
 
-    func gap(estimate seconds: Int?) -> Duration {
+    /// How long a place with this estimate is left untold.
+    public func gap(estimate seconds: Int?) -> Duration {
         guard let seconds else { return maximumGap }
-        return min(maximumGap, max(minimumGap, .milliseconds(seconds * 250)))
+        return min(maximumGap, max(minimumGap, .milliseconds(seconds * 500)))
+    }
+
+    /// Whether a stream that last told `last` may be told a new place now (so its place is
+    /// worth reading); a change of status is found without it.
+    public func isDue(last: WaitingRoom.State, elapsed: Duration) -> Bool {
+        switch last {
+        case .waiting(let ahead, _, let wait): ahead == nil || elapsed >= min(gap(estimate: wait), heartbeat)
+        case .soldOut: elapsed >= min(maximumGap, heartbeat)
+        default: true
+        }
     }
 }
 

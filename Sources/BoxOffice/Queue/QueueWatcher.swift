@@ -74,15 +74,30 @@ public final class QueueWatcher: Service, Sendable {
             while start < entries.count {
                 let chunk = entries[start..<min(start + Self.batch, entries.count)]
                 start += Self.batch
-                let states = try await room.states(showtimeID: showtimeID, tickets: chunk.map { ($0.ticket, $0.userID) })
                 let now = ContinuousClock.now
+                // Places (a rank each) only for the streams due to be told one; for the others
+                // only whether their status changed.
+                let due = watches.withLock { all in
+                    chunk.map { entry in
+                        all[showtimeID]?[entry.id].map { policy.isDue(last: $0.last, elapsed: now - $0.toldAt) } ?? false
+                    }
+                }
+                let states = try await room.states(
+                    showtimeID: showtimeID, tickets: zip(chunk, due).map { ($0.ticket, $0.userID, $1) }
+                )
                 // Finished outside the lock: ending a stream runs its onTermination, which takes it.
                 var ended: [AsyncStream<Update>.Continuation] = []
                 watches.withLock { all in
-                    for (entry, state) in zip(chunk, states) {
+                    for (entry, watched) in zip(chunk, states) {
                         guard var watch = all[showtimeID]?[entry.id] else { continue }
-                        guard let state else {
+                        guard let watched else {
                             ended.append(watch.continuation)
+                            continue
+                        }
+                        guard case .state(let state) = watched else {
+                            // Waiting, not due. From sold out, that is news: its place next tick.
+                            if case .soldOut = watch.last { watch.toldAt = now - policy.heartbeat }
+                            all[showtimeID]?[entry.id] = watch
                             continue
                         }
                         switch policy.decide(last: watch.last, next: state, elapsed: now - watch.toldAt) {

@@ -187,10 +187,14 @@ public struct WaitingRoom: Sendable {
     }
 
     /// The states of many tickets of one room in one script call (for the streams this instance
-    /// keeps open): nil for a ticket Redis does not know.
-    func states(showtimeID: Int, tickets: [(id: String, userID: UUID)]) async throws -> [State?] {
+    /// keeps open): nil for a ticket Redis does not know, `.unchanged` for a waiting one whose
+    /// place was not asked for (`place` false: its stream is not due to be told).
+    func states(showtimeID: Int, tickets: [(id: String, userID: UUID, place: Bool)]) async throws -> [WatchedState?] {
         let keys = QueueKeys(showtimeID: showtimeID)
-        let reply = try await redis.evaluate(scripts.watch, keys: [keys.waiting, keys.states, keys.meta], arguments: tickets.map(\.id))
+        let reply = try await redis.evaluate(
+            scripts.watch, keys: [keys.waiting, keys.states, keys.meta],
+            arguments: [String(tickets.count)] + tickets.map(\.id) + tickets.map { $0.place ? "1" : "0" }
+        )
         let parts = reply.array ?? []
         guard parts.count == 7 + 2 * tickets.count else { throw RedisError(.unexpectedReply, "queue-watch answered \(parts.count) values") }
         let numbers = parts.prefix(7).map { $0.integer ?? 0 }
@@ -198,15 +202,23 @@ public struct WaitingRoom: Sendable {
             waiting: numbers[0], open: numbers[1] == 1, admitted: numbers[2], sinceFirstAdmission: numbers[3], rate: numbers[4],
             paused: numbers[5] == 1, soldOut: numbers[6] == 1
         )
-        return tickets.enumerated().map { index, ticket in
+        return tickets.enumerated().map { index, ticket -> WatchedState? in
             let name = parts[7 + 2 * index].string ?? ""
             switch name {
             case "waiting":
-                return room.soldOut ? .soldOut(waiting: room.waiting) : waitingState(ahead: parts[8 + 2 * index].integer ?? 0, room)
-            case "admitted": return admittedState(showtimeID: showtimeID, userID: ticket.userID, ticket: ticket.id)
-            default: return Self.endedState(name)
+                if room.soldOut { return .state(.soldOut(waiting: room.waiting)) }
+                guard ticket.place else { return .waiting }
+                return .state(waitingState(ahead: parts[8 + 2 * index].integer ?? 0, room))
+            case "admitted": return .state(admittedState(showtimeID: showtimeID, userID: ticket.userID, ticket: ticket.id))
+            default: return Self.endedState(name).map(WatchedState.state)
             }
         }
+    }
+
+    enum WatchedState: Sendable, Equatable {
+        case state(State)
+        /// Still waiting (place not read).
+        case waiting
     }
 
     /// The caller leaves the room (their place or their turn goes to the next).
