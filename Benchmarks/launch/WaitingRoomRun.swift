@@ -831,6 +831,7 @@ struct WaitingRoomReport {
         var queuePollMaxSeconds: Double
         var queueConnections: Int
         var queuePollsPerSecond: Int
+        var queueStreams: Int
         var queueAdmissionsPerSecond: Int?
         var queueMaxActive: Int?
         var withoutRoom: Pass
@@ -851,6 +852,7 @@ struct WaitingRoomReport {
             preQueueSeconds: options.preQueueSeconds, arrivalSeconds: options.arrivalSeconds,
             queuePollMilliseconds: options.queuePollMilliseconds, queuePollMaxSeconds: options.queuePollMaxSeconds,
             queueConnections: options.queueConnections, queuePollsPerSecond: options.queuePollsPerSecond,
+            queueStreams: options.queueStreams,
             queueAdmissionsPerSecond: options.queueAdmissionsPerSecond,
             queueMaxActive: options.queueMaxActive, withoutRoom: without, withRoom: with,
             sellOutRatio: with.mostlySoldSeconds.flatMap { room in without.mostlySoldSeconds.map { (room / $0 * 100).rounded() / 100 } },
@@ -885,7 +887,7 @@ struct WaitingRoomReport {
         var lines = [
             "## Waiting room: \(s.showtimes) showtimes × \(s.seatsPerShowtime) seats per sale, \(s.users) people (\(s.users / 4) over the \(f(s.preQueueSeconds, 0)) s before the opening, \(s.users - s.users / 4) over the \(f(s.arrivalSeconds, 0)) s after it)",
             "",
-            "No room: \(s.concurrency) people shop at once, in order of arrival (early ones from the opening). Room: `waiting_room` always, admissions \(s.queueAdmissionsPerSecond.map { "\($0)/s" } ?? "the server's default") per showtime, active shoppers at most \(s.queueMaxActive.map(String.init) ?? "from the seats left"); waiting people poll every \(s.queuePollMilliseconds) ms, or every estimated wait ÷ 4 (before the opening: time left ÷ 2) up to \(f(s.queuePollMaxSeconds, 0)) s (±25%); polls over \(s.queueConnections) connections of their own, all people's polls together at most \(s.queuePollsPerSecond)/s (the simulator's cap; not for those told 2 s or less), joins \(s.queueConnections) at a time over as many others.",
+            "No room: \(s.concurrency) people shop at once, in order of arrival (early ones from the opening). Room: `waiting_room` always, admissions \(s.queueAdmissionsPerSecond.map { "\($0)/s" } ?? "the server's default") per showtime, active shoppers at most \(s.queueMaxActive.map(String.init) ?? "from the seats left"); up to \(s.queueStreams) waiting people at once follow their ticket's event stream (GET /queue/{ticket}/events), the others poll every \(s.queuePollMilliseconds) ms, or every estimated wait ÷ 4 (before the opening: time left ÷ 2) up to \(f(s.queuePollMaxSeconds, 0)) s (±25%); polls over \(s.queueConnections) connections of their own, all people's polls together at most \(s.queuePollsPerSecond)/s (the simulator's cap; not for those told 2 s or less), joins \(s.queueConnections) at a time over as many others.",
             "",
             "| measure | no room | waiting room |",
             "|---|---|---|",
