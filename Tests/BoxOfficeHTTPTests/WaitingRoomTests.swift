@@ -280,6 +280,22 @@ import Testing
         }
     }
 
+    @Test func anAutomaticRoomEngagesWhenArrivalsOutrunTheAdmissionRate() async throws {
+        try await TestApp.run { app in
+            let (showtime, admin) = try await Self.showtimeWithRoom(app, mode: "automatic")
+            _ = try await app.request(.put, "/admin/showtimes/\(showtime.id)/queue", as: admin, json: #"{"admissions_per_second": 2}"#)
+            var statuses: [String] = []
+            for _ in 0..<4 {
+                let person = try await app.makeUser()
+                statuses.append(try await Self.join(app, showtime.id, as: person)["status"] as? String ?? "?")
+            }
+            // Seats enough for everyone, but two a second: the third and fourth in the same
+            // moment wait their turn.
+            #expect(statuses.prefix(2) == ["admitted", "admitted"])
+            #expect(statuses.last == "waiting")
+        }
+    }
+
     /// Should Redis lose a room, tickets are unknown and people join again; sales are untouched.
     @Test func aRoomRedisLostIsJoinedAgain() async throws {
         try await TestApp.run { app in

@@ -103,7 +103,7 @@ public struct WaitingRoom: Sendable {
             arguments: [candidate, userID.canonical, String(UInt64.random(in: 0..<1_000_000_000_000_000)),
                         String(Self.milliseconds(layout.saleOpensAt)), String(settings.queueJoinsPerAddressPerSecond),
                         layout.waitingRoom.rawValue, String(layout.seats.count), String(settings.queueSeatsPerBooking),
-                        settings.queueMaxActive.map(String.init) ?? ""]
+                        settings.queueMaxActive.map(String.init) ?? "", String(settings.queueAdmissionsPerSecond)]
         )
         let parts = reply.array ?? []
         switch parts.first?.string {
