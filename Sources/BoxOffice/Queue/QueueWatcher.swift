@@ -56,9 +56,6 @@ public final class QueueWatcher: Service, Sendable {
         return stream
     }
 
-    /// Streams open on this instance.
-    public var count: Int { watches.withLock { $0.values.reduce(0) { $0 + $1.count } } }
-
     public func run() async throws {
         await periodically(every: interval, logger: logger, failure: "waiting-room streams could not be updated") {
             try await tick()
