@@ -223,6 +223,8 @@ import Testing
                 #expect(turn.json["status"] as? String == "admitted")
                 let pass = try #require(turn.json["queue_pass"] as? String)
                 #expect(try await events.next() == nil, "the stream ends with the turn")
+                let metrics = String(buffer: try await app.request(.get, "/metrics").body)
+                #expect(metrics.contains("queue_streams_open") && metrics.contains("queue_stream_updates_total"))
                 #expect(try await Self.hold(app, showtime.id, seat: showtime.rows[0][0], as: bob, pass: pass).status == .created)
             }
         }

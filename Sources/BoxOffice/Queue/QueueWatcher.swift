@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import Metrics
 public import ServiceLifecycle
 import Synchronization
 
@@ -29,6 +30,9 @@ public final class QueueWatcher: Service, Sendable {
     private let nextID = Atomic<UInt64>(0)
     /// Tickets per script call (Lua's `unpack` has a bound).
     static let batch = 1000
+    /// For whoever watches an on-sale: how many wait on a stream here, and how much they are told.
+    private let openStreams = Gauge(label: "queue_streams_open")
+    private let sentUpdates = Counter(label: "queue_stream_updates_total")
 
     public init(room: WaitingRoom, policy: QueuePushPolicy = QueuePushPolicy(), interval: Duration = .milliseconds(250), logger: Logger) {
         self.room = room
@@ -66,6 +70,7 @@ public final class QueueWatcher: Service, Sendable {
 
     func tick() async throws {
         let rooms = watches.withLock { all in all.mapValues { $0.map { (id: $0.key, ticket: $0.value.ticket, userID: $0.value.userID) } } }
+        openStreams.record(rooms.values.reduce(0) { $0 + $1.count })
         for (showtimeID, entries) in rooms {
             var start = 0
             while start < entries.count {
@@ -84,6 +89,7 @@ public final class QueueWatcher: Service, Sendable {
                 )
                 // Finished outside the lock: ending a stream runs its onTermination, which takes it.
                 var ended: [AsyncStream<Update>.Continuation] = []
+                var sent = 0
                 watches.withLock { all in
                     for (entry, watched) in zip(chunk, states) {
                         guard var watch = all[showtimeID]?[entry.id] else { continue }
@@ -101,6 +107,7 @@ public final class QueueWatcher: Service, Sendable {
                         case .wait: continue
                         case .heartbeat: watch.continuation.yield(.heartbeat)
                         case .send:
+                            sent += 1
                             watch.continuation.yield(.state(state))
                             watch.last = state
                             if state.isFinal { ended.append(watch.continuation) }
@@ -110,6 +117,7 @@ public final class QueueWatcher: Service, Sendable {
                     }
                 }
                 for continuation in ended { continuation.finish() }
+                if sent > 0 { sentUpdates.increment(by: sent) }
             }
         }
     }
